@@ -1,0 +1,8 @@
+/** Version of the wire protocol described by this package and `docs/PROTOCOL.md`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Path of the WebSocket endpoint on the HTTP server. */
+export const WS_PATH = '/api/ws/updates';
+
+/** Allowed form of a `client_id` query parameter. */
+export const CLIENT_ID_PATTERN: RegExp = /^[A-Za-z0-9_-]{1,64}$/;
