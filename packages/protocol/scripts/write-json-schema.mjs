@@ -7,4 +7,7 @@ import { buildJsonSchema } from '../dist/json-schema.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 mkdirSync(join(root, 'schema'), { recursive: true });
-writeFileSync(join(root, 'schema', 'atp-ws-protocol.schema.json'), `${JSON.stringify(buildJsonSchema(), null, 2)}\n`);
+writeFileSync(
+  join(root, 'schema', 'atp-ws-protocol.schema.json'),
+  `${JSON.stringify(buildJsonSchema(), null, 2)}\n`,
+);

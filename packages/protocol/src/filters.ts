@@ -83,7 +83,10 @@ export function validateFilter(topic: string, filter: unknown): FilterValidation
     for (const item of values) {
       const expected = checkScalar(key as FilterKey, item);
       if (expected) {
-        return { ok: false, message: `filter '${key}' must be ${expected} (or an array of them), got ${describeValue(item)}` };
+        return {
+          ok: false,
+          message: `filter '${key}' must be ${expected} (or an array of them), got ${describeValue(item)}`,
+        };
       }
     }
     out[key] = value as FilterValue;
@@ -130,7 +133,9 @@ export function matchesFilter(payload: object, filter: Filter | undefined): bool
   for (const key of Object.keys(filter)) {
     const wanted = filter[key as FilterKey];
     if (wanted === undefined) continue;
-    const actual: unknown = Object.hasOwn(payload, key) ? (payload as Record<string, unknown>)[key] : undefined;
+    const actual: unknown = Object.hasOwn(payload, key)
+      ? (payload as Record<string, unknown>)[key]
+      : undefined;
     if (Array.isArray(wanted)) {
       if (!(wanted as readonly unknown[]).includes(actual)) return false;
     } else if (actual !== wanted) {

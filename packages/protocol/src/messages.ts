@@ -11,7 +11,9 @@ const rate = z.number().min(0).max(1);
 const seconds = z.number().nonnegative();
 const count = z.int().nonnegative();
 const timestamp = z.iso.datetime({ offset: true });
-const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-", 1 to 64 characters');
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-", 1 to 64 characters');
 
 /** Status of one test execution. */
 export const TestStatusSchema = z.enum([
@@ -29,7 +31,15 @@ export const TestStatusSchema = z.enum([
 export type TestStatus = z.infer<typeof TestStatusSchema>;
 
 /** Status of one suite execution. */
-export const SuiteStatusSchema = z.enum(['pending', 'queued', 'running', 'completed', 'failed', 'error', 'cancelled']);
+export const SuiteStatusSchema = z.enum([
+  'pending',
+  'queued',
+  'running',
+  'completed',
+  'failed',
+  'error',
+  'cancelled',
+]);
 export type SuiteStatus = z.infer<typeof SuiteStatusSchema>;
 
 /** Severity of a log line. */
@@ -302,7 +312,12 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 
 /** Every `type` a client may send. */
-export const CLIENT_MESSAGE_TYPES = ['subscribe', 'unsubscribe', 'ping', 'resume'] as const satisfies readonly ClientMessage['type'][];
+export const CLIENT_MESSAGE_TYPES = [
+  'subscribe',
+  'unsubscribe',
+  'ping',
+  'resume',
+] as const satisfies readonly ClientMessage['type'][];
 
 // ── server → client: control ───────────────────────────────────────────────
 

@@ -38,14 +38,26 @@ export const ALL_EVENTS_TOPIC = 'events:*';
 
 /** The fixed topics of the protocol (`events:<event_type>` is open-ended, see {@link describeTopic}). */
 export const TOPICS = {
-  'test:progress': { topic: 'test:progress', delivers: 'test_progress', filterKeys: ['suite_execution_id', 'test_id'] },
+  'test:progress': {
+    topic: 'test:progress',
+    delivers: 'test_progress',
+    filterKeys: ['suite_execution_id', 'test_id'],
+  },
   'test:completed': {
     topic: 'test:completed',
     delivers: 'test_completed',
     filterKeys: ['suite_execution_id', 'test_id'],
   },
-  'suite:progress': { topic: 'suite:progress', delivers: 'suite_progress', filterKeys: ['suite_execution_id'] },
-  'suite:completed': { topic: 'suite:completed', delivers: 'suite_completed', filterKeys: ['suite_execution_id'] },
+  'suite:progress': {
+    topic: 'suite:progress',
+    delivers: 'suite_progress',
+    filterKeys: ['suite_execution_id'],
+  },
+  'suite:completed': {
+    topic: 'suite:completed',
+    delivers: 'suite_completed',
+    filterKeys: ['suite_execution_id'],
+  },
   'events:*': { topic: 'events:*', delivers: 'event', filterKeys: ['suite_execution_id', 'event_type'] },
   logs: { topic: 'logs', delivers: 'log_entry', filterKeys: ['suite_execution_id', 'level'] },
   delta: { topic: 'delta', delivers: 'delta_update', filterKeys: ['resource_type'] },
