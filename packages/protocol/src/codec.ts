@@ -105,7 +105,10 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
     return failure(ErrorCode.InvalidJson, `frame is not valid JSON: ${(cause as Error).message}`);
   }
   if (!isRecord(value)) {
-    return failure(ErrorCode.InvalidMessage, 'a message must be a JSON object { "type": string, "payload": object }');
+    return failure(
+      ErrorCode.InvalidMessage,
+      'a message must be a JSON object { "type": string, "payload": object }',
+    );
   }
   const idResult = MessageIdSchema.safeParse(value.id);
   const id = idResult.success ? idResult.data : undefined;
@@ -122,20 +125,30 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
   const parsed = ClientMessageSchema.safeParse(value);
   if (!parsed.success) {
     const issues = formatIssues(parsed.error);
-    return failure(ErrorCode.InvalidMessage, `invalid '${value.type}' message: ${describeIssues(issues)}`, id, issues);
+    return failure(
+      ErrorCode.InvalidMessage,
+      `invalid '${value.type}' message: ${describeIssues(issues)}`,
+      id,
+      issues,
+    );
   }
   const message = parsed.data;
+  // Filters are checked on the frame as received, not on zod's copy: zod drops a
+  // `__proto__` key from records, which would silently widen the filter to "everything".
+  const raw = value.payload as { filter?: unknown; subscriptions?: { filter?: unknown }[] };
   switch (message.type) {
     case 'subscribe':
     case 'unsubscribe': {
-      const checked = checkTopicAndFilter(message.payload.topic, message.payload.filter, id);
+      const checked = checkTopicAndFilter(message.payload.topic, raw.filter, id);
       if (!checked.ok) return checked;
-      if (message.payload.filter !== undefined || message.type === 'subscribe') message.payload.filter = checked.filter;
+      if (message.payload.filter !== undefined || message.type === 'subscribe') {
+        message.payload.filter = checked.filter;
+      }
       break;
     }
     case 'resume':
-      for (const subscription of message.payload.subscriptions) {
-        const checked = checkTopicAndFilter(subscription.topic, subscription.filter, id);
+      for (const [index, subscription] of message.payload.subscriptions.entries()) {
+        const checked = checkTopicAndFilter(subscription.topic, raw.subscriptions?.[index]?.filter, id);
         if (!checked.ok) return checked;
         subscription.filter = checked.filter;
       }
@@ -151,7 +164,9 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
  * Unknown fields are refused, so a typo is an error rather than silently dropped.
  */
 export function parseDataMessage(value: unknown): ParseResult<DataMessage> {
-  if (!isRecord(value)) return failure(ErrorCode.InvalidMessage, 'a data message must be an object { type, payload }');
+  if (!isRecord(value)) {
+    return failure(ErrorCode.InvalidMessage, 'a data message must be an object { type, payload }');
+  }
   if (typeof value.type !== 'string' || !(DATA_MESSAGE_TYPES as readonly string[]).includes(value.type)) {
     return failure(
       ErrorCode.UnknownType,
@@ -161,7 +176,12 @@ export function parseDataMessage(value: unknown): ParseResult<DataMessage> {
   const parsed = DataMessageSchema.safeParse(value);
   if (!parsed.success) {
     const issues = formatIssues(parsed.error);
-    return failure(ErrorCode.InvalidMessage, `invalid '${value.type}' message: ${describeIssues(issues)}`, undefined, issues);
+    return failure(
+      ErrorCode.InvalidMessage,
+      `invalid '${value.type}' message: ${describeIssues(issues)}`,
+      undefined,
+      issues,
+    );
   }
   return { ok: true, message: parsed.data };
 }
