@@ -1,0 +1,53 @@
+import type { DataMessage, GapReason, ReplayFrom } from '@atp/ws-protocol';
+
+/** One message of the broker's stream, with its offset in the stream. */
+export interface StreamEntry {
+  /** Position in the stream: 1 for the first message of an epoch, +1 for each next one. */
+  readonly offset: number;
+  readonly message: DataMessage;
+  /** `message` serialized as JSON, once, by the broker. */
+  readonly json: string;
+  /** When the message was appended, ms since the epoch (for the publish-to-send latency metric). */
+  readonly publishedAt?: number;
+}
+
+/** A batch of entries delivered to a broker subscriber, all from one epoch, in offset order. */
+export interface StreamBatch {
+  readonly epoch: string;
+  readonly entries: readonly StreamEntry[];
+}
+
+/** What {@link Broker.read} found after a position. */
+export interface HistoryRead {
+  /** The stream's current epoch. */
+  readonly epoch: string;
+  /** Kept entries after the position, in offset order (superseded progress may be compacted away). */
+  readonly entries: readonly StreamEntry[];
+  /** Offset of the newest entry when the read happened (0 when the stream is empty). */
+  readonly head: number;
+  /** False when messages after the position are no longer kept (or the epoch changed). */
+  readonly complete: boolean;
+  /** Why `complete` is false. */
+  readonly reason?: GapReason;
+}
+
+/**
+ * Where published messages go and where their history is kept. The hub
+ * publishes through it and fans out what it delivers; one process uses the
+ * in-memory broker, several share one through Redis (`@atp/ws-redis`).
+ */
+export interface Broker {
+  /** Appends messages to the stream in order; resolves once they are stored. Rejects when the broker is unavailable. */
+  publish(messages: readonly DataMessage[]): Promise<void>;
+  /**
+   * Calls `listener` with every batch appended to the stream from now on (by
+   * any process), in offset order. Resolves with a function that stops it.
+   */
+  subscribe(listener: (batch: StreamBatch) => void): Promise<() => Promise<void>>;
+  /** Reads the kept history after a position, or from the oldest kept entry with `'start'`. */
+  read(from: ReplayFrom): Promise<HistoryRead>;
+  /** The current epoch and newest offset. */
+  position(): Promise<{ epoch: string; offset: number }>;
+  /** Releases the broker's resources. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,20 @@
+import type { Filter } from '@atp/ws-protocol';
+import type { Broker } from './broker.js';
+import type { HubMetrics } from './metrics.js';
+import type { ResolvedOptions } from './options.js';
+import type { SubscriptionIndex } from './subscription-index.js';
+import type { Connection } from './connection.js';
+import type { Logger, Principal } from './types.js';
+
+/** What the hub shares with each of its connections. */
+export interface HubContext {
+  readonly options: ResolvedOptions;
+  readonly metrics: HubMetrics;
+  readonly index: SubscriptionIndex<Connection>;
+  readonly broker: Broker;
+  readonly logger: Logger;
+  readonly serverId: string;
+  /** The stream position this process has fanned out up to. */
+  position(): { epoch: string; offset: number };
+  authorizeSubscription(principal: Principal | null, topic: string, filter: Filter): Promise<boolean>;
+}

@@ -1,0 +1,361 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  assertDataMessage,
+  CLIENT_ID_PATTERN,
+  CloseCode,
+  type DataMessage,
+  type Filter,
+  topicsForMessage,
+} from '@atp/ws-protocol';
+import { WebSocketServer } from 'ws';
+import type { Broker, StreamBatch } from './broker.js';
+import { Connection } from './connection.js';
+import { Heartbeat } from './heartbeat.js';
+import type { HubContext } from './hub-context.js';
+import { ConnectionCounter } from './limits.js';
+import { MemoryBroker } from './memory-broker.js';
+import { HubMetrics } from './metrics.js';
+import { type ResolvedOptions, resolveOptions } from './options.js';
+import { prepareEntry } from './outbound.js';
+import { SessionRegistry } from './sessions.js';
+import { SubscriptionIndex } from './subscription-index.js';
+import type { ATPWebSocketServerOptions, ClientInfo, Logger, Principal } from './types.js';
+
+/** Answer of `GET /api/ws/info`. */
+export interface WebSocketInfo {
+  url: string;
+  /** Seconds. */
+  ping_interval: number;
+  /** Seconds. */
+  ping_timeout: number;
+}
+
+/**
+ * The real-time hub: accepts WebSocket clients on `/api/ws/updates`, keeps
+ * their subscriptions in an index, and fans out every message published (in
+ * this process or, through a shared broker, in any other) to the matching
+ * connections, with per-connection sequence numbers and resume from history.
+ *
+ * @example
+ * const hub = createATPWebSocketServer({ server: httpServer });
+ * await hub.publish({ type: 'test_progress', payload: { suite_execution_id: 1, test_execution_id: 2,
+ *   test_id: 't-1', status: 'running', progress_percent: 50 } });
+ * await hub.close();
+ */
+export class ATPWebSocketServer {
+  /** Resolves once the hub listens (when it owns its server) and receives the broker's stream. */
+  readonly ready: Promise<void>;
+  /** Prometheus metrics of this hub. */
+  readonly metricsRegistry: HubMetrics;
+  /** Identifies this process among several sharing a broker. */
+  readonly serverId: string = randomBytes(4).toString('hex');
+  readonly #options: ResolvedOptions;
+  readonly #userOptions: ATPWebSocketServerOptions;
+  readonly #logger: Logger;
+  readonly #broker: Broker;
+  readonly #ownsBroker: boolean;
+  readonly #server: Server | ATPWebSocketServerOptions['server'];
+  readonly #ownsServer: boolean;
+  readonly #wss: WebSocketServer;
+  readonly #connections = new Map<string, Connection>();
+  readonly #counter = new ConnectionCounter();
+  readonly #sessions: SessionRegistry;
+  readonly #heartbeat: Heartbeat;
+  readonly #context: HubContext;
+  #position = { epoch: '', offset: 0 };
+  #unsubscribeBroker: (() => Promise<void>) | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void this.#handleUpgrade(request, socket, head);
+  };
+
+  constructor(options: ATPWebSocketServerOptions = {}) {
+    const { resolved, logger } = resolveOptions(options);
+    this.#options = resolved;
+    this.#userOptions = options;
+    this.#logger = logger;
+    this.metricsRegistry = new HubMetrics();
+    this.#broker = options.broker ?? new MemoryBroker();
+    this.#ownsBroker = options.broker === undefined;
+    this.#sessions = new SessionRegistry(resolved.sessionTtlMs);
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: resolved.maxPayload, perMessageDeflate: false });
+    if (options.server) {
+      this.#server = options.server;
+      this.#ownsServer = false;
+    } else {
+      this.#server = createServer((_request, response) => {
+        response.writeHead(426, { 'content-type': 'text/plain' }).end('WebSocket upgrade required\n');
+      });
+      this.#ownsServer = true;
+    }
+    this.#server.on('upgrade', this.#onUpgrade);
+    const index = new SubscriptionIndex<Connection>();
+    const authorize = options.authorizeSubscription;
+    this.#context = {
+      options: resolved,
+      metrics: this.metricsRegistry,
+      index,
+      broker: this.#broker,
+      logger,
+      serverId: this.serverId,
+      position: () => this.#position,
+      authorizeSubscription: async (principal: Principal | null, topic: string, filter: Filter) =>
+        authorize ? authorize(principal, topic, filter) : true,
+    };
+    this.#heartbeat = new Heartbeat(
+      () => this.#connections.values(),
+      resolved.pingInterval,
+      resolved.pingTimeout,
+      () => this.#sessions.sweep(),
+    );
+    this.ready = this.#start(index, options.port);
+    // Callers that never await `ready` must not crash the process on a failed start.
+    this.ready.catch((error: unknown) => this.#logger.error({ err: error }, 'hub failed to start'));
+  }
+
+  /** The address the hub listens on when it owns its server (`port` option), else the attached server's. */
+  address(): AddressInfo | null {
+    const address = this.#server?.address();
+    return address && typeof address === 'object' ? address : null;
+  }
+
+  /**
+   * Publishes one data message or several, in order. The message is checked
+   * against the protocol's schemas first: an invalid one throws a
+   * `ProtocolError` at once and nothing of the call is published. The promise
+   * rejects when the broker cannot store the messages.
+   */
+  publish(messages: DataMessage | readonly DataMessage[]): Promise<void> {
+    const list = Array.isArray(messages) ? messages : [messages as DataMessage];
+    const valid = list.map((message) => assertDataMessage(message));
+    if (this.#closing) return Promise.reject(new Error('the hub is closed'));
+    return this.#broker.publish(valid);
+  }
+
+  /** The clients connected to this process. */
+  async clients(): Promise<ClientInfo[]> {
+    return [...this.#connections.values()].map((connection) => connection.info());
+  }
+
+  /** Connection info for `GET /api/ws/info`, with the URL as a client outside sees it. */
+  info(request?: IncomingMessage): WebSocketInfo {
+    return {
+      url: this.#userOptions.publicUrl ?? this.#urlFor(request),
+      ping_interval: this.#options.pingInterval / 1000,
+      ping_timeout: this.#options.pingTimeout / 1000,
+    };
+  }
+
+  /** Prometheus text of the hub's metrics. */
+  metrics(): Promise<string> {
+    this.metricsRegistry.connections.set(this.#connections.size);
+    return this.metricsRegistry.registry.metrics();
+  }
+
+  /** Content type of {@link ATPWebSocketServer.metrics}'s text. */
+  get metricsContentType(): string {
+    return this.metricsRegistry.registry.contentType;
+  }
+
+  /** Closes every client with 1001 (they reconnect elsewhere), stops the heartbeat and releases the broker. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #start(index: SubscriptionIndex<Connection>, port: number | undefined): Promise<void> {
+    this.#position = await this.#broker.position();
+    this.#unsubscribeBroker = await this.#broker.subscribe((batch) => this.#dispatch(index, batch));
+    this.#heartbeat.start();
+    if (this.#ownsServer) {
+      const server = this.#server as Server;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port ?? 0, this.#options.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    }
+  }
+
+  #dispatch(index: SubscriptionIndex<Connection>, batch: StreamBatch): void {
+    const started = performance.now();
+    for (const entry of batch.entries) {
+      const prepared = prepareEntry(batch.epoch, entry);
+      this.#position = { epoch: batch.epoch, offset: entry.offset };
+      for (const topic of topicsForMessage(entry.message)) {
+        index.forEachMatch(topic, entry.message.payload, (subscription) => subscription.owner.deliver(prepared));
+      }
+    }
+    const metrics = this.metricsRegistry;
+    metrics.published.inc(batch.entries.length);
+    const publishedAt = batch.entries[0]?.publishedAt;
+    if (publishedAt !== undefined) {
+      metrics.publishToSend.observe(Math.max(0, Date.now() - publishedAt + (performance.now() - started)) / 1000);
+    }
+  }
+
+  #urlFor(request: IncomingMessage | undefined): string {
+    const forwardedProto = String(request?.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim();
+    const encrypted = (request?.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+    const secure = forwardedProto ? forwardedProto === 'https' || forwardedProto === 'wss' : encrypted;
+    const forwardedHost = String(request?.headers['x-forwarded-host'] ?? '').split(',')[0]?.trim();
+    const address = this.address();
+    const host = forwardedHost || request?.headers.host || `localhost:${address?.port ?? 8000}`;
+    return `${secure ? 'wss' : 'ws'}://${host}${this.#options.path}`;
+  }
+
+  async #handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (status: number, reason: string, headers: Record<string, string> = {}) => {
+      this.metricsRegistry.upgradesRefused.inc({ status: String(status) });
+      const body = `${reason}\n`;
+      const lines = [
+        `HTTP/1.1 ${status} ${httpStatusText(status)}`,
+        'Connection: close',
+        'Content-Type: text/plain; charset=utf-8',
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ];
+      if (socket.writable) socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+      else socket.destroy();
+    };
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      return refuse(400, 'bad request URL');
+    }
+    if (url.pathname !== this.#options.path) {
+      // Another upgrade handler of a shared server may own this path.
+      if (this.#ownsServer) refuse(404, `no WebSocket endpoint at ${url.pathname}`);
+      return;
+    }
+    if (this.#closing) return refuse(503, 'server is shutting down');
+    if (!this.#originAllowed(request.headers.origin)) return refuse(403, 'origin not allowed');
+    const requestedId = url.searchParams.get('client_id');
+    if (requestedId !== null && !CLIENT_ID_PATTERN.test(requestedId)) {
+      return refuse(400, 'client_id must match ^[A-Za-z0-9_-]{1,64}$');
+    }
+    const ip = request.socket.remoteAddress ?? 'unknown';
+    if (this.#counter.total >= this.#options.maxConnections) {
+      return refuse(503, 'too many connections', { 'Retry-After': '5' });
+    }
+    if (this.#counter.countFor(ip) >= this.#options.maxConnectionsPerIp) {
+      return refuse(429, 'too many connections from this address', { 'Retry-After': '5' });
+    }
+    // Counted before the asynchronous hook, so a flood cannot slip past the limits while it runs.
+    this.#counter.add(ip);
+    let accepted = false;
+    try {
+      const principal = await this.#authenticate(request, url);
+      if (principal === undefined) return refuse(401, 'authentication required', { 'WWW-Authenticate': 'Bearer' });
+      const clientId = requestedId ?? randomBytes(12).toString('base64url');
+      if (!this.#sessions.mayUse(clientId, principal)) return refuse(403, 'client_id belongs to another principal');
+      if (this.#closing || socket.destroyed) return refuse(503, 'server is shutting down');
+      accepted = true;
+      this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, clientId, principal, ip));
+    } catch (error) {
+      this.#logger.error({ err: error }, 'authenticate hook failed');
+      refuse(500, 'authentication failed');
+    } finally {
+      if (!accepted) this.#counter.remove(ip);
+    }
+  }
+
+  /** The principal, `null` without an authenticate hook, `undefined` when refused. */
+  async #authenticate(request: IncomingMessage, url: URL): Promise<Principal | null | undefined> {
+    const hook = this.#userOptions.authenticate;
+    if (!hook) return null;
+    const header = request.headers.authorization;
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const token = url.searchParams.get('token') ?? bearer;
+    const principal = await hook(request, token ?? undefined);
+    return principal ?? undefined;
+  }
+
+  #originAllowed(origin: string | undefined): boolean {
+    const allowed = this.#userOptions.allowedOrigins;
+    if (allowed === undefined) return true;
+    if (typeof allowed === 'function') return allowed(origin);
+    return origin !== undefined && allowed.includes(origin);
+  }
+
+  #accept(ws: import('ws').WebSocket, clientId: string, principal: Principal | null, ip: string): void {
+    const previous = this.#connections.get(clientId);
+    if (previous) {
+      previous.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
+      this.#release(previous);
+    }
+    const connection = new Connection(this.#context, ws, clientId, principal, ip);
+    this.#connections.set(clientId, connection);
+    this.#sessions.open(clientId, principal);
+    this.metricsRegistry.connectionsTotal.inc();
+    this.metricsRegistry.connections.set(this.#connections.size);
+    ws.on('error', (error) => this.#logger.debug({ err: error, clientId }, 'socket error'));
+    ws.on('close', () => this.#release(connection));
+    connection.greet();
+  }
+
+  #release(connection: Connection): void {
+    if (this.#connections.get(connection.clientId) === connection) {
+      this.#connections.delete(connection.clientId);
+      this.#sessions.closed(connection.clientId);
+    }
+    if (!connection.disposed) {
+      connection.dispose();
+      this.#counter.remove(connection.ip);
+    }
+    this.metricsRegistry.connections.set(this.#connections.size);
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#heartbeat.stop();
+    this.#server?.off('upgrade', this.#onUpgrade);
+    const closed = [...this.#connections.values()].map(
+      (connection) =>
+        new Promise<void>((resolve) => {
+          connection.ws.once('close', () => resolve());
+          connection.close(CloseCode.GoingAway, 'server shutting down');
+        }),
+    );
+    await Promise.all(closed);
+    this.#wss.close();
+    await this.#unsubscribeBroker?.();
+    if (this.#ownsBroker) await this.#broker.close();
+    this.#sessions.clear();
+    if (this.#ownsServer) {
+      const server = this.#server as Server;
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+}
+
+function httpStatusText(status: number): string {
+  const texts: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
+  return texts[status] ?? 'Error';
+}
+
+/**
+ * Creates a hub. Attach it to an existing HTTP server with `server`, or let it
+ * listen on its own with `port`.
+ *
+ * @example
+ * const hub = createATPWebSocketServer({ port: 8000 });
+ * await hub.ready;
+ */
+export function createATPWebSocketServer(options: ATPWebSocketServerOptions = {}): ATPWebSocketServer {
+  return new ATPWebSocketServer(options);
+}

@@ -1,0 +1,11 @@
+export type { Broker, HistoryRead, StreamBatch, StreamEntry } from './broker.js';
+export { ATPWebSocketServer, createATPWebSocketServer, type WebSocketInfo } from './hub.js';
+export { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
+export { supersedeKeyOf } from './supersede.js';
+export type {
+  ATPWebSocketServerOptions,
+  ClientInfo,
+  Logger,
+  Principal,
+  RateLimitOptions,
+} from './types.js';
