@@ -137,6 +137,7 @@ export class Connection {
     this.#closed = true;
     this.#outbox.clear();
     this.#paused = undefined;
+    this.#ctx.release(this);
     this.ws.close(code, reason);
     // A peer that does not complete the closing handshake is cut off.
     setTimeout(() => this.ws.terminate(), 2000).unref();
@@ -179,7 +180,10 @@ export class Connection {
     }
     this.#refusedInRow = 0;
     if (isBinary) {
-      this.#sendError({ code: ErrorCode.InvalidMessage, message: 'binary frames are not supported; send JSON text' });
+      this.#sendError({
+        code: ErrorCode.InvalidMessage,
+        message: 'binary frames are not supported; send JSON text',
+      });
       return;
     }
     const parsed = parseClientMessage(data.toString('utf8'));
@@ -195,10 +199,16 @@ export class Connection {
       return;
     }
     // Subscriptions and resumes run one after another, in arrival order, even when hooks or reads are async.
-    this.#chain = this.#chain.then(() => this.#handle(message)).catch((error: unknown) => {
-      this.#ctx.logger.error({ err: error, clientId: this.clientId }, 'failed handling a client message');
-      this.#sendError({ code: ErrorCode.InternalError, message: 'the server failed handling this message', ...withId(message.id) });
-    });
+    this.#chain = this.#chain
+      .then(() => this.#handle(message))
+      .catch((error: unknown) => {
+        this.#ctx.logger.error({ err: error, clientId: this.clientId }, 'failed handling a client message');
+        this.#sendError({
+          code: ErrorCode.InternalError,
+          message: 'the server failed handling this message',
+          ...withId(message.id),
+        });
+      });
   }
 
   async #handle(message: Exclude<ClientMessage, { type: 'ping' }>): Promise<void> {
@@ -216,7 +226,11 @@ export class Connection {
   async #authorize(topic: string, filter: Filter, id: MessageId | undefined): Promise<boolean> {
     const allowed = await this.#ctx.authorizeSubscription(this.principal, topic, filter);
     if (!allowed) {
-      this.#sendError({ code: ErrorCode.Forbidden, message: `not allowed to subscribe to '${topic}' with this filter`, id });
+      this.#sendError({
+        code: ErrorCode.Forbidden,
+        message: `not allowed to subscribe to '${topic}' with this filter`,
+        id,
+      });
     }
     return allowed;
   }
@@ -239,12 +253,21 @@ export class Connection {
     const position = this.#ctx.position();
     const subscription = existing ?? this.#addSubscription(key, topic, filter, position.offset);
     if (from === undefined) {
-      this.#sendControl({ type: 'subscribed', ...withId(message.id), payload: { topic, filter, ...position } });
+      this.#sendControl({
+        type: 'subscribed',
+        ...withId(message.id),
+        payload: { topic, filter, ...position },
+      });
       return;
     }
     await this.#replay(from, position, (history) => {
       // History this connection already got live through another subscription is not repeated.
-      const entries = this.#matching(history, position.offset, (m) => matchesSubscription(m, subscription), subscription);
+      const entries = this.#matching(
+        history,
+        position.offset,
+        (m) => matchesSubscription(m, subscription),
+        subscription,
+      );
       this.#sendControl({
         type: 'subscribed',
         ...withId(message.id),
@@ -299,10 +322,13 @@ export class Connection {
     const restored: ConnectionSubscription[] = [];
     for (const { topic, filter } of subscriptions) {
       const key = canonicalSubscriptionKey(topic, filter as Filter);
-      if (!this.subscriptions.has(key)) restored.push(this.#addSubscription(key, topic, (filter ?? {}) as Filter, activeAfter));
+      if (!this.subscriptions.has(key))
+        restored.push(this.#addSubscription(key, topic, (filter ?? {}) as Filter, activeAfter));
     }
     await this.#replay({ epoch, offset }, { epoch, offset }, (history) => {
-      const entries = this.#matching(history, position.offset, (m) => restored.some((s) => matchesSubscription(m, s)));
+      const entries = this.#matching(history, position.offset, (m) =>
+        restored.some((s) => matchesSubscription(m, s)),
+      );
       const recovered = history.complete;
       if (!recovered) this.#ctx.metrics.gaps.inc({ reason: history.reason ?? 'unknown' });
       // After a gap one sequence number is skipped, so the hole is visible in the numbering too.
@@ -401,5 +427,7 @@ function withId(id: MessageId | undefined): { id?: MessageId } {
 }
 
 function replayResult(history: HistoryRead, replayed: number) {
-  return history.complete ? { replayed, complete: true } : { replayed, complete: false, reason: history.reason };
+  return history.complete
+    ? { replayed, complete: true }
+    : { replayed, complete: false, reason: history.reason };
 }

@@ -16,5 +16,7 @@ export interface HubContext {
   readonly serverId: string;
   /** The stream position this process has fanned out up to. */
   position(): { epoch: string; offset: number };
+  /** Forgets a connection that is closing: its subscriptions, its slot in the limits and in the client list. */
+  release(connection: Connection): void;
   authorizeSubscription(principal: Principal | null, topic: string, filter: Filter): Promise<boolean>;
 }

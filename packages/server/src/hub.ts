@@ -81,7 +81,11 @@ export class ATPWebSocketServer {
     this.#broker = options.broker ?? new MemoryBroker();
     this.#ownsBroker = options.broker === undefined;
     this.#sessions = new SessionRegistry(resolved.sessionTtlMs);
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: resolved.maxPayload, perMessageDeflate: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: resolved.maxPayload,
+      perMessageDeflate: false,
+    });
     if (options.server) {
       this.#server = options.server;
       this.#ownsServer = false;
@@ -102,6 +106,7 @@ export class ATPWebSocketServer {
       logger,
       serverId: this.serverId,
       position: () => this.#position,
+      release: (connection) => this.#release(connection),
       authorizeSubscription: async (principal: Principal | null, topic: string, filter: Filter) =>
         authorize ? authorize(principal, topic, filter) : true,
     };
@@ -188,22 +193,30 @@ export class ATPWebSocketServer {
       const prepared = prepareEntry(batch.epoch, entry);
       this.#position = { epoch: batch.epoch, offset: entry.offset };
       for (const topic of topicsForMessage(entry.message)) {
-        index.forEachMatch(topic, entry.message.payload, (subscription) => subscription.owner.deliver(prepared));
+        index.forEachMatch(topic, entry.message.payload, (subscription) =>
+          subscription.owner.deliver(prepared),
+        );
       }
     }
     const metrics = this.metricsRegistry;
     metrics.published.inc(batch.entries.length);
     const publishedAt = batch.entries[0]?.publishedAt;
     if (publishedAt !== undefined) {
-      metrics.publishToSend.observe(Math.max(0, Date.now() - publishedAt + (performance.now() - started)) / 1000);
+      metrics.publishToSend.observe(
+        Math.max(0, Date.now() - publishedAt + (performance.now() - started)) / 1000,
+      );
     }
   }
 
   #urlFor(request: IncomingMessage | undefined): string {
-    const forwardedProto = String(request?.headers['x-forwarded-proto'] ?? '').split(',')[0]?.trim();
+    const forwardedProto = String(request?.headers['x-forwarded-proto'] ?? '')
+      .split(',')[0]
+      ?.trim();
     const encrypted = (request?.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     const secure = forwardedProto ? forwardedProto === 'https' || forwardedProto === 'wss' : encrypted;
-    const forwardedHost = String(request?.headers['x-forwarded-host'] ?? '').split(',')[0]?.trim();
+    const forwardedHost = String(request?.headers['x-forwarded-host'] ?? '')
+      .split(',')[0]
+      ?.trim();
     const address = this.address();
     const host = forwardedHost || request?.headers.host || `localhost:${address?.port ?? 8000}`;
     return `${secure ? 'wss' : 'ws'}://${host}${this.#options.path}`;
@@ -253,9 +266,11 @@ export class ATPWebSocketServer {
     let accepted = false;
     try {
       const principal = await this.#authenticate(request, url);
-      if (principal === undefined) return refuse(401, 'authentication required', { 'WWW-Authenticate': 'Bearer' });
+      if (principal === undefined)
+        return refuse(401, 'authentication required', { 'WWW-Authenticate': 'Bearer' });
       const clientId = requestedId ?? randomBytes(12).toString('base64url');
-      if (!this.#sessions.mayUse(clientId, principal)) return refuse(403, 'client_id belongs to another principal');
+      if (!this.#sessions.mayUse(clientId, principal))
+        return refuse(403, 'client_id belongs to another principal');
       if (this.#closing || socket.destroyed) return refuse(503, 'server is shutting down');
       accepted = true;
       this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, clientId, principal, ip));
@@ -289,7 +304,6 @@ export class ATPWebSocketServer {
     const previous = this.#connections.get(clientId);
     if (previous) {
       previous.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
-      this.#release(previous);
     }
     const connection = new Connection(this.#context, ws, clientId, principal, ip);
     this.#connections.set(clientId, connection);

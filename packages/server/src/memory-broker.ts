@@ -23,7 +23,6 @@ interface KeptEntry extends StreamEntry {
   readonly supersedeKey: string | undefined;
 }
 
-
 /**
  * The default broker: one stream kept in this process's memory, bounded in
  * bytes. Older history is compacted by dropping superseded progress messages
@@ -104,7 +103,13 @@ export class MemoryBroker implements Broker {
       };
     }
     if (from.epoch !== this.epoch) {
-      return { epoch: this.epoch, head, entries: this.#entries.slice(), complete: false, reason: GapReason.EpochChanged };
+      return {
+        epoch: this.epoch,
+        head,
+        entries: this.#entries.slice(),
+        complete: false,
+        reason: GapReason.EpochChanged,
+      };
     }
     if (from.offset > head) {
       return { epoch: this.epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
@@ -144,7 +149,10 @@ export class MemoryBroker implements Broker {
     const maxBytes = this.#maxBytes * 0.9;
     const maxMessages = Math.floor(this.#maxMessages * 0.9);
     let drop = 0;
-    while (drop < this.#entries.length && (this.#bytes > maxBytes || this.#entries.length - drop > maxMessages)) {
+    while (
+      drop < this.#entries.length &&
+      (this.#bytes > maxBytes || this.#entries.length - drop > maxMessages)
+    ) {
       const entry = this.#entries[drop] as KeptEntry;
       this.#bytes -= entry.json.length;
       this.#truncatedThrough = entry.offset;

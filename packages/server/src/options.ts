@@ -33,9 +33,13 @@ function positive(name: string, value: number | undefined, fallback: number, min
 }
 
 /** Fills in defaults and refuses nonsense early, with the option's name in the message. */
-export function resolveOptions(options: ATPWebSocketServerOptions): { resolved: ResolvedOptions; logger: Logger } {
+export function resolveOptions(options: ATPWebSocketServerOptions): {
+  resolved: ResolvedOptions;
+  logger: Logger;
+} {
   const path = options.path ?? WS_PATH;
-  if (!path.startsWith('/')) throw new TypeError(`option path must start with "/", got ${JSON.stringify(path)}`);
+  if (!path.startsWith('/'))
+    throw new TypeError(`option path must start with "/", got ${JSON.stringify(path)}`);
   const softBufferedBytes = positive('softBufferedBytes', options.softBufferedBytes, 1024 * 1024);
   const maxBufferedBytes = positive('maxBufferedBytes', options.maxBufferedBytes, 4 * 1024 * 1024);
   if (softBufferedBytes > maxBufferedBytes) {

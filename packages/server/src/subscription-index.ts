@@ -1,4 +1,10 @@
-import { describeTopic, type Filter, type FilterKey, type FilterScalar, matchesFilter } from '@atp/ws-protocol';
+import {
+  describeTopic,
+  type Filter,
+  type FilterKey,
+  type FilterScalar,
+  matchesFilter,
+} from '@atp/ws-protocol';
 
 /** One subscription of one connection, as held by the index. */
 export interface IndexedSubscription<C> {

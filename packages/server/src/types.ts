@@ -64,7 +64,10 @@ export interface ATPWebSocketServerOptions {
    * Called on every upgrade request before it is accepted. Return a principal to
    * accept, `null` to refuse with HTTP 401. A thrown error refuses with 500.
    */
-  authenticate?: (request: IncomingMessage, token: string | undefined) => Principal | null | Promise<Principal | null>;
+  authenticate?: (
+    request: IncomingMessage,
+    token: string | undefined,
+  ) => Principal | null | Promise<Principal | null>;
   /** Called on every subscribe; `false` answers `error forbidden`. */
   authorizeSubscription?: (
     principal: Principal | null,

@@ -28,7 +28,11 @@ export class RawTestClient {
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
-  #waiters: Array<{ predicate: (m: WireMessage) => boolean; resolve: (m: WireMessage) => void; from: number }> = [];
+  #waiters: Array<{
+    predicate: (m: WireMessage) => boolean;
+    resolve: (m: WireMessage) => void;
+    from: number;
+  }> = [];
   #timeoutMs: number;
 
   constructor(url: string, options: RawClientOptions = {}) {
@@ -38,7 +42,9 @@ export class RawTestClient {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
       this.ws.once('unexpected-response', (_req, res) => {
-        reject(Object.assign(new Error(`unexpected response ${res.statusCode}`), { statusCode: res.statusCode }));
+        reject(
+          Object.assign(new Error(`unexpected response ${res.statusCode}`), { statusCode: res.statusCode }),
+        );
       });
     });
     this.closed = new Promise((resolve) => {
@@ -72,7 +78,10 @@ export class RawTestClient {
   }
 
   /** Resolves with the first message (already received or future) that satisfies `predicate`. */
-  waitFor(predicate: (m: WireMessage) => boolean, options: { from?: number; what?: string } = {}): Promise<WireMessage> {
+  waitFor(
+    predicate: (m: WireMessage) => boolean,
+    options: { from?: number; what?: string } = {},
+  ): Promise<WireMessage> {
     const from = options.from ?? 0;
     const found = this.messages.slice(from).find(predicate);
     if (found) return Promise.resolve(found);
@@ -94,7 +103,9 @@ export class RawTestClient {
   async waitForData(count: number): Promise<WireMessage[]> {
     const data = () => this.messages.filter((m) => typeof m.sequence === 'number');
     if (data().length < count) {
-      await this.waitFor(() => data().length >= count, { what: `${count} data messages (have ${data().length})` });
+      await this.waitFor(() => data().length >= count, {
+        what: `${count} data messages (have ${data().length})`,
+      });
     }
     return data();
   }

@@ -1,13 +1,19 @@
 import type { DataMessage } from '@atp/ws-protocol';
 import { Disposer, RawTestClient, type RawClientOptions } from '@atp/test-utils';
 import { afterEach } from 'vitest';
-import { type ATPWebSocketServer, type ATPWebSocketServerOptions, createATPWebSocketServer } from '../index.js';
+import {
+  type ATPWebSocketServer,
+  type ATPWebSocketServerOptions,
+  createATPWebSocketServer,
+} from '../index.js';
 
 export const disposer = new Disposer();
 afterEach(() => disposer.run());
 
 /** Starts a hub on port 0, closed after the test. */
-export async function startHub(options: ATPWebSocketServerOptions = {}): Promise<{ hub: ATPWebSocketServer; url: string }> {
+export async function startHub(
+  options: ATPWebSocketServerOptions = {},
+): Promise<{ hub: ATPWebSocketServer; url: string }> {
   const hub = createATPWebSocketServer({ port: 0, ...options });
   disposer.add(() => hub.close());
   await hub.ready;
@@ -39,7 +45,13 @@ export function progress(suite: number, test: number, percent: number): DataMess
 export function completed(suite: number, test: number): DataMessage {
   return {
     type: 'test_completed',
-    payload: { suite_execution_id: suite, test_execution_id: test, test_id: `test-${test}`, success: true, score: 0.9 },
+    payload: {
+      suite_execution_id: suite,
+      test_execution_id: test,
+      test_id: `test-${test}`,
+      success: true,
+      score: 0.9,
+    },
   };
 }
 
@@ -55,7 +67,11 @@ export function toolCall(suite: number, eventType = 'tool_call'): DataMessage {
   };
 }
 
-export function log(suite: number, level: 'debug' | 'info' | 'warning' | 'error' | 'critical', message: string): DataMessage {
+export function log(
+  suite: number,
+  level: 'debug' | 'info' | 'warning' | 'error' | 'critical',
+  message: string,
+): DataMessage {
   return {
     type: 'log_entry',
     payload: { suite_execution_id: suite, level, message, timestamp: '2024-01-15T10:30:00Z' },

@@ -8,7 +8,12 @@ describe('connection', () => {
     const client = await connect(url, 'client_id=my-client-id');
     const connected = client.messages[0];
     expect(connected?.type).toBe('connected');
-    expect(connected?.payload).toMatchObject({ client_id: 'my-client-id', offset: 0, ping_interval: 30, ping_timeout: 10 });
+    expect(connected?.payload).toMatchObject({
+      client_id: 'my-client-id',
+      offset: 0,
+      ping_interval: 30,
+      ping_timeout: 10,
+    });
     expect(typeof connected?.payload.epoch).toBe('string');
   });
 
@@ -51,8 +56,14 @@ describe('subscriptions and delivery', () => {
   it('delivers only matching messages with consecutive sequences', async () => {
     const { url, hub } = await startHub();
     const client = await connect(url);
-    const ack = await client.request('subscribe', { topic: 'test:progress', filter: { suite_execution_id: 123 } });
-    expect(ack).toMatchObject({ type: 'subscribed', payload: { topic: 'test:progress', filter: { suite_execution_id: 123 } } });
+    const ack = await client.request('subscribe', {
+      topic: 'test:progress',
+      filter: { suite_execution_id: 123 },
+    });
+    expect(ack).toMatchObject({
+      type: 'subscribed',
+      payload: { topic: 'test:progress', filter: { suite_execution_id: 123 } },
+    });
     await hub.publish([progress(999, 1, 10), progress(123, 1, 10), completed(123, 1), progress(123, 2, 20)]);
     const data = await client.waitForData(2);
     expect(data.map((m) => [m.type, m.payload.suite_execution_id, m.sequence])).toEqual([
@@ -82,8 +93,16 @@ describe('subscriptions and delivery', () => {
   it('matches filters with array values and several keys', async () => {
     const { url, hub } = await startHub();
     const client = await connect(url);
-    await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: [1, 2], level: ['error', 'critical'] } });
-    await hub.publish([log(1, 'info', 'no'), log(2, 'error', 'yes-1'), log(3, 'error', 'no'), log(1, 'critical', 'yes-2')]);
+    await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: [1, 2], level: ['error', 'critical'] },
+    });
+    await hub.publish([
+      log(1, 'info', 'no'),
+      log(2, 'error', 'yes-1'),
+      log(3, 'error', 'no'),
+      log(1, 'critical', 'yes-2'),
+    ]);
     const data = await client.waitForData(2);
     expect(data.map((m) => m.payload.message)).toEqual(['yes-1', 'yes-2']);
   });
@@ -108,12 +127,20 @@ describe('subscriptions and delivery', () => {
     const { url, hub } = await startHub();
     const clients = await Promise.all(Array.from({ length: 20 }, () => connect(url)));
     await Promise.all(
-      clients.map((c, i) => c.request('subscribe', { topic: 'suite:progress', filter: { suite_execution_id: i } })),
+      clients.map((c, i) =>
+        c.request('subscribe', { topic: 'suite:progress', filter: { suite_execution_id: i } }),
+      ),
     );
     await hub.publish(
       clients.map((_, i) => ({
         type: 'suite_progress' as const,
-        payload: { suite_execution_id: i, status: 'running' as const, progress_percent: 10, completed_tests: 1, total_tests: 10 },
+        payload: {
+          suite_execution_id: i,
+          status: 'running' as const,
+          progress_percent: 10,
+          completed_tests: 1,
+          total_tests: 10,
+        },
       })),
     );
     for (const [i, client] of clients.entries()) {
@@ -129,9 +156,24 @@ describe('bad input', () => {
   const cases: Array<[string, string, string, RegExp]> = [
     ['invalid JSON', '{"type": "subscribe",', ErrorCode.InvalidJson, /not valid JSON/],
     ['a non-object', '[1,2]', ErrorCode.InvalidMessage, /JSON object/],
-    ['an unknown type', '{"type":"publish","payload":{}}', ErrorCode.UnknownType, /unknown message type 'publish'/],
-    ['a bad payload', '{"type":"subscribe","payload":{"topic":5}}', ErrorCode.InvalidMessage, /payload\.topic/],
-    ['an unknown topic', '{"type":"subscribe","payload":{"topic":"tests"}}', ErrorCode.UnknownTopic, /unknown topic 'tests'/],
+    [
+      'an unknown type',
+      '{"type":"publish","payload":{}}',
+      ErrorCode.UnknownType,
+      /unknown message type 'publish'/,
+    ],
+    [
+      'a bad payload',
+      '{"type":"subscribe","payload":{"topic":5}}',
+      ErrorCode.InvalidMessage,
+      /payload\.topic/,
+    ],
+    [
+      'an unknown topic',
+      '{"type":"subscribe","payload":{"topic":"tests"}}',
+      ErrorCode.UnknownTopic,
+      /unknown topic 'tests'/,
+    ],
     [
       'a filter key the topic lacks',
       '{"type":"subscribe","payload":{"topic":"test:progress","filter":{"suite_id":1}}}',
@@ -146,27 +188,33 @@ describe('bad input', () => {
     ],
   ];
 
-  it.each(cases)('answers %s with an error and keeps serving everyone', async (_name, frame, code, message) => {
-    const { url, hub } = await startHub();
-    const bystander = await connect(url);
-    await bystander.request('subscribe', { topic: 'logs' });
-    const client = await connect(url);
-    client.send(frame);
-    const error = await client.waitFor((m) => m.type === 'error');
-    expect(error.payload.code).toBe(code);
-    expect(error.payload.message).toMatch(message);
-    await hub.publish(log(1, 'info', 'still here'));
-    expect((await bystander.waitForData(1))[0]?.payload.message).toBe('still here');
-    expect((await client.request('ping', {})).type).toBe('pong');
-    const fresh = await connect(url);
-    expect((await fresh.request('ping', {})).type).toBe('pong');
-  });
+  it.each(cases)(
+    'answers %s with an error and keeps serving everyone',
+    async (_name, frame, code, message) => {
+      const { url, hub } = await startHub();
+      const bystander = await connect(url);
+      await bystander.request('subscribe', { topic: 'logs' });
+      const client = await connect(url);
+      client.send(frame);
+      const error = await client.waitFor((m) => m.type === 'error');
+      expect(error.payload.code).toBe(code);
+      expect(error.payload.message).toMatch(message);
+      await hub.publish(log(1, 'info', 'still here'));
+      expect((await bystander.waitForData(1))[0]?.payload.message).toBe('still here');
+      expect((await client.request('ping', {})).type).toBe('pong');
+      const fresh = await connect(url);
+      expect((await fresh.request('ping', {})).type).toBe('pong');
+    },
+  );
 
   it('echoes the id of a rejected message', async () => {
     const { url } = await startHub();
     const client = await connect(url);
     client.send({ type: 'subscribe', id: 'abc', payload: { topic: 'nope' } });
-    expect(await client.waitFor((m) => m.type === 'error')).toMatchObject({ id: 'abc', payload: { code: 'unknown_topic' } });
+    expect(await client.waitFor((m) => m.type === 'error')).toMatchObject({
+      id: 'abc',
+      payload: { code: 'unknown_topic' },
+    });
   });
 
   it('answers a binary frame with invalid_message', async () => {
@@ -188,7 +236,9 @@ describe('bad input', () => {
   });
 
   it('refuses a flood with rate_limited, then closes with 1008', async () => {
-    const { url } = await startHub({ rateLimit: { messagesPerSecond: 10, burst: 20, closeAfterRefused: 50 } });
+    const { url } = await startHub({
+      rateLimit: { messagesPerSecond: 10, burst: 20, closeAfterRefused: 50 },
+    });
     const client = await connect(url);
     for (let i = 0; i < 30; i++) client.send({ type: 'ping', id: i });
     const error = await client.waitFor((m) => m.type === 'error');
@@ -204,9 +254,9 @@ describe('bad input', () => {
     await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
     await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 2 } });
     // The same subscription again is not a new one.
-    expect((await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 2 } })).type).toBe(
-      'subscribed',
-    );
+    expect(
+      (await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 2 } })).type,
+    ).toBe('subscribed');
     const refused = await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 3 } });
     expect(refused.payload).toMatchObject({ code: ErrorCode.TooManySubscriptions });
   });
@@ -257,11 +307,17 @@ describe('hooks and connection limits', () => {
       },
     });
     const client = await connect(url);
-    expect((await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 2 } })).payload).toMatchObject({
+    expect(
+      (await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 2 } })).payload,
+    ).toMatchObject({
       code: ErrorCode.Forbidden,
     });
-    expect((await client.request('subscribe', { topic: 'delta' })).payload).toMatchObject({ code: ErrorCode.InternalError });
-    expect((await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } })).type).toBe('subscribed');
+    expect((await client.request('subscribe', { topic: 'delta' })).payload).toMatchObject({
+      code: ErrorCode.InternalError,
+    });
+    expect(
+      (await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } })).type,
+    ).toBe('subscribed');
   });
 
   it('lets only the same principal take over a client_id', async () => {
@@ -277,7 +333,9 @@ describe('hooks and connection limits', () => {
     await expect(connect(url, '', { headers: { Origin: 'https://evil.example' } })).rejects.toMatchObject({
       statusCode: 403,
     });
-    expect((await connect(url, '', { headers: { Origin: 'https://dashboard.example' } })).messages).toHaveLength(1);
+    expect(
+      (await connect(url, '', { headers: { Origin: 'https://dashboard.example' } })).messages,
+    ).toHaveLength(1);
   });
 
   it('refuses connections past the per-IP limit with 429 and past the total with 503', async () => {

@@ -48,7 +48,9 @@ describe('resume after a reconnect', () => {
       subscriptions: [{ topic: 'logs' }],
     });
     expect(resumed.payload).toMatchObject({ recovered: true, replayed: 1 });
-    expect((await second.waitForData(1)).map((m) => [m.payload.message, m.sequence])).toEqual([['while away', 1]]);
+    expect((await second.waitForData(1)).map((m) => [m.payload.message, m.sequence])).toEqual([
+      ['while away', 1],
+    ]);
   });
 
   it('recovers an idle client whose position is refreshed by pong, though its history was trimmed', async () => {
@@ -57,7 +59,8 @@ describe('resume after a reconnect', () => {
     const first = await connect(url);
     await first.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
     // Minutes of traffic for other suites: the idle client's own ack position falls out of history.
-    for (let i = 0; i < 5; i++) await hub.publish(Array.from({ length: 10 }, (_, j) => log(2, 'info', `noise ${i}-${j}`)));
+    for (let i = 0; i < 5; i++)
+      await hub.publish(Array.from({ length: 10 }, (_, j) => log(2, 'info', `noise ${i}-${j}`)));
     const pong = await first.request('ping', {});
     await first.close();
     await hub.publish(log(1, 'info', 'missed'));
@@ -143,7 +146,12 @@ describe('resume after a reconnect', () => {
       sequence: 3,
       subscriptions: [{ topic: 'logs' }],
     });
-    expect(resumed.payload).toMatchObject({ recovered: false, reason: GapReason.EpochChanged, replayed: 1, next_sequence: 5 });
+    expect(resumed.payload).toMatchObject({
+      recovered: false,
+      reason: GapReason.EpochChanged,
+      replayed: 1,
+      next_sequence: 5,
+    });
     expect((await again.waitForData(1))[0]).toMatchObject({ sequence: 5, payload: { message: 'new life' } });
   });
 
@@ -156,7 +164,12 @@ describe('resume after a reconnect', () => {
     const again = await connect(url);
     again.send({
       type: 'resume',
-      payload: { epoch: ack.payload.epoch, offset: ack.payload.offset, sequence: 0, subscriptions: [{ topic: 'logs' }] },
+      payload: {
+        epoch: ack.payload.epoch,
+        offset: ack.payload.offset,
+        sequence: 0,
+        subscriptions: [{ topic: 'logs' }],
+      },
     });
     await hub.publish(Array.from({ length: 50 }, (_, i) => log(1, 'info', `live ${i}`)));
     const data = await again.waitForData(250);
@@ -176,9 +189,18 @@ describe('resume after a reconnect', () => {
 describe('whole-run replay', () => {
   it('replays the history of one suite from its first event, then live', async () => {
     const { url, hub } = await startHub();
-    await hub.publish([log(1, 'info', 'run start'), log(2, 'info', 'other'), progress(1, 10, 50), log(1, 'error', 'x')]);
+    await hub.publish([
+      log(1, 'info', 'run start'),
+      log(2, 'info', 'other'),
+      progress(1, 10, 50),
+      log(1, 'error', 'x'),
+    ]);
     const late = await connect(url);
-    const ack = await late.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 }, from: 'start' });
+    const ack = await late.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
     expect(ack.payload).toMatchObject({ history: { replayed: 2, complete: true } });
     await hub.publish(log(1, 'info', 'live'));
     const data = await late.waitForData(3);
@@ -195,7 +217,11 @@ describe('whole-run replay', () => {
     await client.request('subscribe', { topic: 'logs', filter: { level: 'error' } });
     await hub.publish([log(1, 'info', 'i1'), log(1, 'error', 'e1'), log(1, 'info', 'i2')]);
     await client.waitForData(1);
-    const ack = await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 }, from: 'start' });
+    const ack = await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
     expect(ack.payload).toMatchObject({ history: { replayed: 2, complete: true } });
     const data = await client.waitForData(3);
     expect(data.map((m) => m.payload.message)).toEqual(['e1', 'i1', 'i2']);
@@ -203,20 +229,32 @@ describe('whole-run replay', () => {
 
   it('keeps the newest progress per test and every completion after compaction', async () => {
     let now = 0;
-    const broker = new MemoryBroker({ maxMessages: 40, recentMessages: 5, recentWindowMs: 1000, now: () => now });
+    const broker = new MemoryBroker({
+      maxMessages: 40,
+      recentMessages: 5,
+      recentWindowMs: 1000,
+      now: () => now,
+    });
     const { url, hub } = await startHub({ broker });
     for (let step = 1; step <= 10; step++) {
       await hub.publish([progress(1, 1, step * 10), progress(1, 2, step * 10)]);
     }
     await hub.publish([
-      { type: 'test_completed', payload: { suite_execution_id: 1, test_execution_id: 1, test_id: 't1', success: true } },
+      {
+        type: 'test_completed',
+        payload: { suite_execution_id: 1, test_execution_id: 1, test_id: 't1', success: true },
+      },
     ]);
     now = 10_000;
     // Push past the limit so that compaction runs: the old progress steps are superseded.
     await hub.publish(Array.from({ length: 20 }, (_, i) => log(2, 'info', `noise ${i}`)));
     expect(broker.size).toBeLessThan(40);
     const late = await connect(url);
-    const ack = await late.request('subscribe', { topic: 'test:progress', filter: { suite_execution_id: 1 }, from: 'start' });
+    const ack = await late.request('subscribe', {
+      topic: 'test:progress',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
     expect(ack.payload).toMatchObject({ history: { complete: true, replayed: 2 } });
     const data = await late.waitForData(2);
     expect(data.map((m) => [m.payload.test_execution_id, m.payload.progress_percent])).toEqual([
