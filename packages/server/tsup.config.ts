@@ -8,6 +8,8 @@ export const tsupConfig = defineConfig({
   clean: true,
   sourcemap: true,
   target: 'es2022',
+  // import.meta.url in the CJS build (express.ts resolves the browser client through createRequire).
+  shims: true,
 });
 
 export default tsupConfig;
