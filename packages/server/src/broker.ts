@@ -1,4 +1,5 @@
 import type { DataMessage, GapReason, ReplayFrom } from '@atp/ws-protocol';
+import type { ClientInfo } from './types.js';
 
 /** One message of the broker's stream, with its offset in the stream. */
 export interface StreamEntry {
@@ -50,4 +51,23 @@ export interface Broker {
   position(): Promise<{ epoch: string; offset: number }>;
   /** Releases the broker's resources. */
   close(): Promise<void>;
+  /** Whether the broker is reachable now (absent: always). Reported as the `atp_ws_broker_up` metric. */
+  readonly available?: boolean;
+  /**
+   * Shares this process's client list so that every process can list all
+   * clients; an entry not refreshed in time disappears (the process died).
+   */
+  reportClients?(serverId: string, clients: readonly ClientInfo[]): Promise<void>;
+  /** Every client of every process sharing the broker. */
+  listClients?(): Promise<ClientInfo[]>;
+}
+
+/** Thrown (or rejected with) when the broker cannot be reached: nothing was published. */
+export class BrokerUnavailableError extends Error {
+  override readonly name = 'BrokerUnavailableError';
+  readonly code = 'broker_unavailable';
+
+  constructor(message = 'the broker is unavailable', options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }

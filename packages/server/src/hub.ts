@@ -67,6 +67,7 @@ export class ATPWebSocketServer {
   readonly #context: HubContext;
   #position = { epoch: '', offset: 0 };
   #unsubscribeBroker: (() => Promise<void>) | undefined;
+  #presenceTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     void this.#handleUpgrade(request, socket, head);
@@ -140,9 +141,17 @@ export class ATPWebSocketServer {
     return this.#broker.publish(valid);
   }
 
-  /** The clients connected to this process. */
+  /** The connected clients: of every process when the broker shares presence, else of this one. */
   async clients(): Promise<ClientInfo[]> {
-    return [...this.#connections.values()].map((connection) => connection.info());
+    const local = () => [...this.#connections.values()].map((connection) => connection.info());
+    if (!this.#broker.listClients) return local();
+    await this.#reportClients();
+    try {
+      return await this.#broker.listClients();
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'listing the clients of every process failed; listing this one only');
+      return local();
+    }
   }
 
   /** Connection info for `GET /api/ws/info`, with the URL as a client outside sees it. */
@@ -157,6 +166,7 @@ export class ATPWebSocketServer {
   /** Prometheus text of the hub's metrics. */
   metrics(): Promise<string> {
     this.metricsRegistry.connections.set(this.#connections.size);
+    this.metricsRegistry.brokerUp.set(this.#broker.available === false ? 0 : 1);
     return this.metricsRegistry.registry.metrics();
   }
 
@@ -175,6 +185,14 @@ export class ATPWebSocketServer {
     this.#position = await this.#broker.position();
     this.#unsubscribeBroker = await this.#broker.subscribe((batch) => this.#dispatch(index, batch));
     this.#heartbeat.start();
+    if (this.#broker.reportClients) {
+      await this.#reportClients();
+      this.#presenceTimer = setInterval(
+        () => void this.#reportClients(),
+        this.#userOptions.presenceIntervalMs ?? 5000,
+      );
+      this.#presenceTimer.unref();
+    }
     if (this.#ownsServer) {
       const server = this.#server as Server;
       await new Promise<void>((resolve, reject) => {
@@ -205,6 +223,14 @@ export class ATPWebSocketServer {
       metrics.publishToSend.observe(
         Math.max(0, Date.now() - publishedAt + (performance.now() - started)) / 1000,
       );
+    }
+  }
+
+  async #reportClients(clients = [...this.#connections.values()].map((c) => c.info())): Promise<void> {
+    try {
+      await this.#broker.reportClients?.(this.serverId, clients);
+    } catch (error) {
+      this.#logger.warn({ err: error }, "reporting this process's clients to the broker failed");
     }
   }
 
@@ -338,6 +364,8 @@ export class ATPWebSocketServer {
         }),
     );
     await Promise.all(closed);
+    clearInterval(this.#presenceTimer);
+    if (this.#broker.reportClients) await this.#reportClients([]);
     this.#wss.close();
     await this.#unsubscribeBroker?.();
     if (this.#ownsBroker) await this.#broker.close();

@@ -1,4 +1,10 @@
-export type { Broker, HistoryRead, StreamBatch, StreamEntry } from './broker.js';
+export {
+  type Broker,
+  BrokerUnavailableError,
+  type HistoryRead,
+  type StreamBatch,
+  type StreamEntry,
+} from './broker.js';
 export { ATPWebSocketServer, createATPWebSocketServer, type WebSocketInfo } from './hub.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 export { supersedeKeyOf } from './supersede.js';

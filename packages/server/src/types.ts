@@ -78,6 +78,8 @@ export interface ATPWebSocketServerOptions {
   allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
   /** The URL clients outside should use (for `GET /api/ws/info`), when it cannot be derived from the request. */
   publicUrl?: string;
+  /** How often this process shares its client list through a broker that supports it, ms. @default 5000 */
+  presenceIntervalMs?: number;
   /** Where the hub logs. @default silent */
   logger?: Logger;
 }
