@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export const tsupConfig = defineConfig({
-  entry: ['src/index.ts', 'src/json-schema.ts'],
+  entry: ['src/index.ts', 'src/json-schema.ts', 'src/docs.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   tsconfig: 'tsconfig.build.json',
