@@ -1,0 +1,54 @@
+import type { ErrorCode } from '@atp/ws-protocol';
+
+/** What went wrong, as the `code` of an {@link ATPWebSocketError}. */
+export type ClientErrorCode =
+  /** No `WebSocket` option and no global `WebSocket` (Node 20: pass `WebSocket` from `ws`). */
+  | 'no_websocket'
+  /** No `url` option and no `location` to derive it from, or an invalid URL. */
+  | 'invalid_url'
+  /** The `token` function threw or rejected. */
+  | 'token_failed'
+  /** The server refused the upgrade (HTTP 400/401/403) or closed with a fatal code (4000, 4001, 4003). */
+  | 'refused'
+  /** A socket error; the client retries when `autoReconnect` allows. */
+  | 'socket_error'
+  /** No `connected` arrived within `connectTimeout`. */
+  | 'connect_timeout'
+  /** No `pong` (nor any other frame) arrived within `pongTimeout` after a `ping`. */
+  | 'pong_timeout'
+  /** The connection closed before `connected` and `autoReconnect` is off. */
+  | 'connect_failed'
+  /** `maxReconnectAttempts` attempts failed. */
+  | 'reconnect_failed'
+  /** `disconnect()` was called before the connection was established. */
+  | 'disconnected'
+  /** The server answered a message with `error { code, message }`; see `serverCode`. */
+  | 'server_error'
+  /** The outgoing queue was full; the oldest queued message was dropped. */
+  | 'queue_overflow'
+  /** A frame from the server was not a JSON message. */
+  | 'invalid_frame';
+
+/**
+ * The one error class of the client: a string `code` to switch on, a message
+ * a person can act on, and the underlying `cause` when there is one.
+ */
+export class ATPWebSocketError extends Error {
+  override readonly name = 'ATPWebSocketError';
+  readonly code: ClientErrorCode;
+  /** For `server_error`: the protocol's error code (`unknown_topic`, `forbidden`, …). */
+  readonly serverCode?: ErrorCode;
+  /** For `refused`: the HTTP status or close code that refused the connection. */
+  readonly status?: number;
+
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    options: { cause?: unknown; serverCode?: ErrorCode; status?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.serverCode !== undefined) this.serverCode = options.serverCode;
+    if (options.status !== undefined) this.status = options.status;
+  }
+}

@@ -1,0 +1,72 @@
+import type {
+  DataMessageType,
+  DataPayload,
+  DeliveredDataMessage,
+  Filter,
+  GapReason,
+  ReplayFrom,
+  Topic,
+} from '@atp/ws-protocol';
+import type { ATPWebSocketError } from './errors.js';
+import type { SequenceGap } from './resume.js';
+import type { StateChange } from './state.js';
+
+/** What a data handler gets besides the payload. */
+export interface MessageMeta<T extends DataMessageType = DataMessageType> {
+  /** Per connection session: 1, 2, 3, … continued across reconnects (SPEC section 5). */
+  readonly sequence: number;
+  readonly type: T;
+  /** Stream position of the message: its epoch … */
+  readonly epoch: string;
+  /** … and offset. */
+  readonly offset: number;
+}
+
+/** Handlers of the data message types: `(payload, meta)`. */
+export type DataEvents = {
+  [T in DataMessageType]: (payload: DataPayload<T>, meta: MessageMeta<T>) => void;
+};
+
+/** Payload of the `sequence_gap` event. */
+export interface SequenceGapEvent extends SequenceGap {
+  /** For a `subscribe` with `from` whose history was no longer complete: that subscription. */
+  readonly subscription?: { readonly topic: string; readonly filter: Filter };
+  readonly reason: GapReason;
+}
+
+/** Every event of {@link ATPWebSocket} and its handler's signature. */
+export interface ATPWebSocketEvents extends DataEvents {
+  /** The server said `connected` (first connect and every reconnect). */
+  connect: (info: { clientId: string; resumed: boolean }) => void;
+  /** An established connection ended; `willReconnect` tells whether a retry follows. */
+  disconnect: (info: { code: number; reason: string; willReconnect: boolean }) => void;
+  /** Something went wrong: a socket error, a server `error` message, a refusal, a timeout. */
+  error: (info: { event: unknown; error: ATPWebSocketError }) => void;
+  /** A reconnect attempt is scheduled in `delay` ms. */
+  reconnecting: (info: { attempt: number; delay: number }) => void;
+  /** `maxReconnectAttempts` attempts failed; the client is `closed`. */
+  reconnect_failed: (info: { attempts: number }) => void;
+  /** Data messages `expected` … `received - 1` will never arrive: refetch. */
+  sequence_gap: (gap: SequenceGapEvent) => void;
+  /** The connection state changed. */
+  state: (change: StateChange) => void;
+  /** Every data message, after its typed event. */
+  message: (message: DeliveredDataMessage, meta: MessageMeta) => void;
+}
+
+/** A name of an {@link ATPWebSocketEvents} event. */
+export type ATPWebSocketEventName = keyof ATPWebSocketEvents;
+
+/** Options of {@link ATPWebSocket.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Replay the matching history before live messages: `'start'` from the
+   * oldest kept message, or after a position `{ epoch, offset }` (a
+   * `meta.epoch` / `meta.offset` seen earlier). Applies to the first wire
+   * `subscribe` of the session; reconnects resume instead.
+   */
+  from?: ReplayFrom;
+}
+
+/** A topic the protocol knows (autocompleted), or any string for forward compatibility. */
+export type TopicName = Topic | (string & {});

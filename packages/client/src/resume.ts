@@ -1,0 +1,129 @@
+import { GapReason } from '@atp/ws-protocol';
+import type { ResumedMessage, ResumeMessage, StreamPosition } from '@atp/ws-protocol';
+
+/** Payload of the `sequence_gap` event: data messages `expected` … `received - 1` were not delivered. */
+export interface SequenceGap {
+  /** The sequence the client expected next. */
+  readonly expected: number;
+  /** The sequence that arrived (or will arrive) instead. */
+  readonly received: number;
+  /** Why: a resume that could not recover (`epoch_changed`, `history_truncated`, …) or a hole seen in `sequence`. */
+  readonly reason: GapReason;
+}
+
+/** What {@link SessionTracker.onData} decided about one data message. */
+export interface DataVerdict {
+  /** False for a duplicate (its sequence was already delivered): drop it. */
+  readonly deliver: boolean;
+  /** A hole before this message, to report. */
+  readonly gap?: SequenceGap;
+}
+
+function isAfter(next: StreamPosition, current: StreamPosition | undefined): boolean {
+  return current === undefined || next.epoch !== current.epoch || next.offset > current.offset;
+}
+
+/**
+ * The client side of resume (SPEC section 5): the last delivered `sequence`
+ * and the stream position the connection was up to date with, kept across
+ * reconnects and reset only for a fresh session.
+ *
+ * A position is taken from `connected`, `subscribed`, `pong` and every data
+ * message (each carries `epoch` + `offset`), never moving back within an epoch,
+ * and not from control messages while a replay is still arriving (the replay's
+ * own data messages move it forward instead).
+ */
+export class SessionTracker {
+  #last = 0;
+  #expected = 1;
+  #position: StreamPosition | undefined;
+  #pendingReplay = 0;
+  /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
+  #base = 0;
+
+  /** The last delivered sequence (0 before any). */
+  get lastSequence(): number {
+    return this.#last;
+  }
+
+  /** The position to resume from, once the session has one. */
+  get position(): StreamPosition | undefined {
+    return this.#position;
+  }
+
+  /** Forgets everything: the next connection is a fresh session. */
+  reset(): void {
+    this.#last = 0;
+    this.#expected = 1;
+    this.#position = undefined;
+    this.#pendingReplay = 0;
+    this.#base = 0;
+  }
+
+  /** Called when a new connection starts: replay counts and numbering of the old one are void. */
+  beginConnection(): void {
+    this.#pendingReplay = 0;
+    this.#base = 0;
+  }
+
+  /**
+   * The server could not resume (it answered `resume` with an error) and numbers
+   * this connection afresh from 1: continue the client's numbering after a one-number
+   * gap, take `position` as the new one, and return the gap to report.
+   */
+  restart(position: StreamPosition, reason: GapReason): SequenceGap {
+    const expected = this.#last + 1;
+    this.#base = expected;
+    this.#expected = expected + 1;
+    this.#pendingReplay = 0;
+    this.#position = { epoch: position.epoch, offset: position.offset };
+    return { expected, received: expected + 1, reason };
+  }
+
+  /** Records the position carried by `connected`, `subscribed` or `pong`. */
+  observePosition(position: StreamPosition): void {
+    if (this.#pendingReplay > 0) return;
+    if (isAfter(position, this.#position))
+      this.#position = { epoch: position.epoch, offset: position.offset };
+  }
+
+  /** Announces that `count` replayed data messages follow (from `resumed` or `subscribed.history`). */
+  expectReplay(count: number): void {
+    this.#pendingReplay += count;
+  }
+
+  /** The `resume` payload for a reconnect, or `undefined` when the session has no position yet. */
+  resumePayload(
+    subscriptions: ResumeMessage['payload']['subscriptions'],
+  ): ResumeMessage['payload'] | undefined {
+    if (!this.#position) return undefined;
+    return { ...this.#position, sequence: this.#last, subscriptions };
+  }
+
+  /** Applies `resumed`; returns the gap to report when not every missed message follows. */
+  onResumed(payload: ResumedMessage['payload']): SequenceGap | undefined {
+    this.expectReplay(payload.replayed);
+    const expected = this.#last + 1;
+    // A server that ignored the resumed sequence and restarted its numbering must not make
+    // every new message look like a duplicate: shift its numbers past a one-number gap.
+    if (payload.next_sequence < expected) this.#base = expected + 1 - payload.next_sequence;
+    const next = payload.next_sequence + this.#base;
+    this.#expected = next;
+    if (payload.recovered && next === expected) return undefined;
+    return { expected, received: next, reason: payload.reason ?? GapReason.SequenceHole };
+  }
+
+  /** Decides about one data message and records its sequence and position when it is delivered. */
+  onData(wireSequence: number, position: StreamPosition): DataVerdict & { sequence: number } {
+    const sequence = wireSequence + this.#base;
+    if (sequence <= this.#last) return { deliver: false, sequence };
+    if (this.#pendingReplay > 0) this.#pendingReplay -= 1;
+    const expected = this.#expected;
+    this.#last = sequence;
+    this.#expected = sequence + 1;
+    if (isAfter(position, this.#position))
+      this.#position = { epoch: position.epoch, offset: position.offset };
+    if (sequence === expected) return { deliver: true, sequence };
+    return { deliver: true, sequence, gap: { expected, received: sequence, reason: GapReason.SequenceHole } };
+  }
+}
