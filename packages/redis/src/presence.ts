@@ -1,16 +1,28 @@
 import type { ClientInfo } from '@atp/ws-server';
 import type { Redis } from 'ioredis';
 
+const CLAIM_SCRIPT = `
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
 /**
  * Each process keeps its client list under `<prefix>:presence:<server id>`
  * with a TTL it refreshes; a process that dies stops refreshing and its
- * clients disappear from the listing within the TTL.
+ * clients disappear from the listing within the TTL. Session keys remember
+ * which principal owns a `client_id`, across processes.
  */
 export class Presence {
   constructor(
     readonly redis: Redis,
     readonly keyPrefix: string,
     readonly ttlMs: number,
+    readonly sessionPrefix: string,
+    readonly sessionTtlMs: number,
   ) {}
 
   async report(serverId: string, clients: readonly ClientInfo[]): Promise<void> {
@@ -20,7 +32,28 @@ export class Presence {
       return;
     }
     const withServer = clients.map((client) => ({ ...client, server_id: serverId }));
-    await this.redis.set(key, JSON.stringify(withServer), 'PX', this.ttlMs);
+    const pipeline = this.redis.pipeline().set(key, JSON.stringify(withServer), 'PX', this.ttlMs);
+    // Sessions of connected clients stay claimed as long as their process reports them.
+    for (const client of clients) pipeline.pexpire(this.sessionKey(client.client_id), this.sessionTtlMs);
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  /** Claims `clientId` for `principalId` unless another principal holds it. */
+  async claim(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean> {
+    const claimed = await this.redis.eval(
+      CLAIM_SCRIPT,
+      1,
+      this.sessionKey(clientId),
+      principalId ?? '',
+      ttlMs,
+    );
+    return claimed === 1;
+  }
+
+  sessionKey(clientId: string): string {
+    return `${this.sessionPrefix}${clientId}`;
   }
 
   async list(): Promise<ClientInfo[]> {

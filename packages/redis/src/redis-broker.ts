@@ -33,6 +33,8 @@ export interface RedisBrokerOptions {
   maxAgeMs?: number;
   /** TTL of a process's client list; a dead process's clients vanish within it, ms. @default 15000 */
   presenceTtlMs?: number;
+  /** How long a disconnected client's session stays claimed by its principal, ms. @default 600000 */
+  sessionTtlMs?: number;
   /** How long one blocking read waits before it re-checks the epoch, ms. @default 1000 */
   blockMs?: number;
   /** Where the broker logs outages and recoveries. @default silent */
@@ -93,10 +95,17 @@ export class RedisBroker implements Broker {
       maxMessages: options.maxMessages ?? 100_000,
       maxAgeMs: options.maxAgeMs ?? 24 * 60 * 60 * 1000,
       presenceTtlMs: options.presenceTtlMs ?? 15_000,
+      sessionTtlMs: options.sessionTtlMs ?? 600_000,
       blockMs: options.blockMs ?? 1000,
     };
     this.#logger = options.logger ?? silent;
-    this.#presence = new Presence(this.#command, this.#keys.presence, this.#options.presenceTtlMs);
+    this.#presence = new Presence(
+      this.#command,
+      this.#keys.presence,
+      this.#options.presenceTtlMs,
+      this.#keys.session,
+      this.#options.sessionTtlMs,
+    );
     this.#command.defineCommand('atpAppend', { numberOfKeys: 3, lua: APPEND_SCRIPT });
     this.#command.on('ready', () => this.#setAvailable(true));
     this.#command.on('close', () => this.#setAvailable(false));
@@ -192,6 +201,16 @@ export class RedisBroker implements Broker {
 
   async listClients(): Promise<ClientInfo[]> {
     return this.#presence.list();
+  }
+
+  async claimSession(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean> {
+    try {
+      return await this.#presence.claim(clientId, principalId, ttlMs);
+    } catch (cause) {
+      throw new BrokerUnavailableError(`claiming a session in Redis failed: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ export interface StreamKeys {
   readonly offset: string;
   readonly epoch: string;
   readonly presence: string;
+  readonly session: string;
 }
 
 export function keysFor(prefix: string): StreamKeys {
@@ -15,6 +16,7 @@ export function keysFor(prefix: string): StreamKeys {
     offset: `${prefix}:offset`,
     epoch: `${prefix}:epoch`,
     presence: `${prefix}:presence:`,
+    session: `${prefix}:session:`,
   };
 }
 

@@ -60,6 +60,12 @@ export interface Broker {
   reportClients?(serverId: string, clients: readonly ClientInfo[]): Promise<void>;
   /** Every client of every process sharing the broker. */
   listClients?(): Promise<ClientInfo[]>;
+  /**
+   * Claims a `client_id` for a principal across processes, for `ttlMs`
+   * (refreshed by {@link Broker.reportClients} while connected). Resolves false
+   * when another principal holds it, so a session is resumed only by its owner.
+   */
+  claimSession?(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean>;
 }
 
 /** Thrown (or rejected with) when the broker cannot be reached: nothing was published. */

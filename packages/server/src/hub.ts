@@ -11,7 +11,7 @@ import {
   topicsForMessage,
 } from '@atp/ws-protocol';
 import { WebSocketServer } from 'ws';
-import type { Broker, StreamBatch } from './broker.js';
+import { type Broker, BrokerUnavailableError, type StreamBatch } from './broker.js';
 import { Connection } from './connection.js';
 import { Heartbeat } from './heartbeat.js';
 import type { HubContext } from './hub-context.js';
@@ -295,16 +295,33 @@ export class ATPWebSocketServer {
       if (principal === undefined)
         return refuse(401, 'authentication required', { 'WWW-Authenticate': 'Bearer' });
       const clientId = requestedId ?? randomBytes(12).toString('base64url');
-      if (!this.#sessions.mayUse(clientId, principal))
+      if (!this.#sessions.mayUse(clientId, principal) || !(await this.#claimSession(clientId, principal))) {
         return refuse(403, 'client_id belongs to another principal');
+      }
       if (this.#closing || socket.destroyed) return refuse(503, 'server is shutting down');
       accepted = true;
       this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, clientId, principal, ip));
     } catch (error) {
-      this.#logger.error({ err: error }, 'authenticate hook failed');
-      refuse(500, 'authentication failed');
+      this.#logger.error({ err: error }, 'authenticating the upgrade failed');
+      refuse(error instanceof BrokerUnavailableError ? 503 : 500, 'authentication failed');
     } finally {
       if (!accepted) this.#counter.remove(ip);
+    }
+  }
+
+  /**
+   * Claims the session in the shared broker. When the broker cannot answer,
+   * an authenticated hub refuses (503 through the caller's catch) rather than
+   * let one principal take over another's session; an open hub lets it through.
+   */
+  async #claimSession(clientId: string, principal: Principal | null): Promise<boolean> {
+    if (!this.#broker.claimSession) return true;
+    try {
+      return await this.#broker.claimSession(clientId, principal?.id ?? null, this.#options.sessionTtlMs);
+    } catch (error) {
+      if (this.#userOptions.authenticate) throw error;
+      this.#logger.warn({ err: error, clientId }, 'could not claim the session in the broker; accepting');
+      return true;
     }
   }
 

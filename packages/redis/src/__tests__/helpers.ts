@@ -2,7 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Disposer, RawTestClient } from '@atp/test-utils';
-import { type ATPWebSocketServer, createATPWebSocketServer, type DataMessage } from '@atp/ws-server';
+import type { DataMessage } from '@atp/ws-protocol';
+import {
+  type ATPWebSocketServer,
+  type ATPWebSocketServerOptions,
+  createATPWebSocketServer,
+} from '@atp/ws-server';
 import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { RedisBroker, type RedisBrokerOptions } from '../index.js';
@@ -41,9 +46,10 @@ export async function requireRedis(url = REDIS_URL): Promise<void> {
 
 export async function startRedisHub(
   brokerOptions: RedisBrokerOptions,
+  hubOptions: ATPWebSocketServerOptions = {},
 ): Promise<{ hub: ATPWebSocketServer; url: string; broker: RedisBroker }> {
   const broker = new RedisBroker({ url: REDIS_URL, ...brokerOptions });
-  const hub = createATPWebSocketServer({ port: 0, broker, presenceIntervalMs: 200 });
+  const hub = createATPWebSocketServer({ port: 0, broker, presenceIntervalMs: 200, ...hubOptions });
   disposer.add(async () => {
     await hub.close();
     await broker.close();
@@ -53,7 +59,7 @@ export async function startRedisHub(
 }
 
 export async function connect(url: string, query = ''): Promise<RawTestClient> {
-  const client = await RawTestClient.connect(query ? `${url}?${query}` : url);
+  const client = await RawTestClient.connect(query ? `${url}?${query}` : url, { timeoutMs: 8000 });
   disposer.add(() => client.close());
   return client;
 }

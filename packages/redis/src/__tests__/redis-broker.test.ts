@@ -90,6 +90,19 @@ describe('RedisBroker across hubs', () => {
       .not.toContain('doomed');
   });
 
+  it('lets only the principal that owns a client_id resume it on another process', async () => {
+    const prefix = uniquePrefix();
+    const authenticate = (_request: unknown, token: string | undefined) => (token ? { id: token } : null);
+    const a = await startRedisHub({ prefix }, { authenticate });
+    const b = await startRedisHub({ prefix }, { authenticate });
+    const alice = await connect(a.url, 'client_id=shared-id&token=alice');
+    await alice.close();
+    await expect(connect(b.url, 'client_id=shared-id&token=mallory')).rejects.toMatchObject({
+      statusCode: 403,
+    });
+    expect((await connect(b.url, 'client_id=shared-id&token=alice')).messages[0]?.type).toBe('connected');
+  });
+
   it('keeps two deployments with different prefixes apart', async () => {
     const one = await startRedisHub({ prefix: uniquePrefix() });
     const two = await startRedisHub({ prefix: uniquePrefix() });
