@@ -174,7 +174,7 @@ describe('parseClientMessage never throws and always answers with a known code',
     const depth = 100_000;
     for (const deep of [
       '['.repeat(depth) + ']'.repeat(depth),
-      '{"a":'.repeat(depth) + '1' + '}'.repeat(depth),
+      `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`,
     ]) {
       const result = parseClientMessage(wrap(deep));
       expectWellFormed(result);
