@@ -16,6 +16,7 @@ import {
   DeltaUpdateMessageSchema,
   ErrorMessageSchema,
   EventMessageSchema,
+  EventTypeSchema,
   LogEntryMessageSchema,
   PongMessageSchema,
   ResumedMessageSchema,
@@ -132,6 +133,9 @@ interface JsonSchema {
   items?: JsonSchema;
 }
 
+/** The pattern of names (event types, resource types) in JSON Schema. */
+const namePattern = (z.toJSONSchema(EventTypeSchema) as JsonSchema).pattern;
+
 function describeNumber(schema: JsonSchema): string {
   const { type = 'number', minimum, exclusiveMinimum, maximum } = schema;
   const max = maximum === Number.MAX_SAFE_INTEGER ? undefined : maximum;
@@ -143,7 +147,7 @@ function describeNumber(schema: JsonSchema): string {
 
 function describeString(schema: JsonSchema): string {
   if (schema.format === 'date-time') return 'ISO 8601 date-time with `Z` or an offset';
-  if (schema.pattern === '^[A-Za-z0-9_.-]{1,64}$') return NAME;
+  if (schema.pattern === namePattern) return NAME;
   if (schema.pattern) return `string matching ${code(schema.pattern)}`;
   const { minLength = 0, maxLength } = schema;
   if (maxLength !== undefined) return `string of ${minLength} to ${maxLength} characters`;
