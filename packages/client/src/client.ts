@@ -429,6 +429,7 @@ export class ATPWebSocket {
     // Replayed messages follow: the position of `subscribed` (the head) is reached only after them.
     if (history) this.#session.expectReplay(history.replayed);
     this.#session.observePosition(payload);
+    this.#emit('subscribed', { topic: payload.topic, filter: payload.filter as Filter });
     if (history && !history.complete) {
       const expected = this.#session.lastSequence + 1;
       const subscription = { topic: payload.topic, filter: payload.filter as Filter };

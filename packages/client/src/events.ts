@@ -48,6 +48,8 @@ export interface ATPWebSocketEvents extends DataEvents {
   reconnect_failed: (info: { attempts: number }) => void;
   /** Data messages `expected` … `received - 1` will never arrive: refetch. */
   sequence_gap: (gap: SequenceGapEvent) => void;
+  /** The server confirmed a subscription (after a resume, restored ones are not confirmed one by one). */
+  subscribed: (info: { topic: string; filter: Filter }) => void;
   /** The connection state changed. */
   state: (change: StateChange) => void;
   /** Every data message, after its typed event. */

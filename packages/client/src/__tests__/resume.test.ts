@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import {
+  confirmed,
+  consecutive,
+  MemoryBroker,
+  newClient,
+  next,
+  progress,
+  publishRange,
+  record,
+  startHub,
+  until,
+} from './helpers.js';
+
+describe('resume against the real hub', () => {
+  it('delivers what was published while away: none lost, none duplicated, in order, consecutive sequences', async () => {
+    const { hub, url, cutConnections } = await startHub();
+    const ws = newClient(url, { retryDelay: () => 30 });
+    const rec = record(ws);
+    const subscribed = confirmed(ws);
+    ws.subscribe('test:progress', { suite_execution_id: 123 });
+    await ws.connect();
+    await subscribed;
+    let published = 0;
+    for (let round = 0; round < 4; round += 1) {
+      await publishRange(hub, published + 1, published + 10);
+      published += 10;
+      await rec.waitForData(published);
+      cutConnections();
+      // Published while the client is away (and, for some, while it resumes): all must arrive once.
+      await publishRange(hub, published + 1, published + 25);
+      await hub.publish(progress(10_000, 999));
+      published += 25;
+      await next(ws, 'connect');
+    }
+    await publishRange(hub, published + 1, published + 5);
+    published += 5;
+    await rec.waitForData(published);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(rec.data.map((d) => d.payload.test_execution_id)).toEqual(
+      Array.from({ length: published }, (_, i) => i + 1),
+    );
+    expect(consecutive(rec.sequences())).toBe(true);
+    expect(rec.gaps).toEqual([]);
+    expect(rec.disconnects).toHaveLength(4);
+  });
+
+  it('recovers an idle client that had received nothing yet', async () => {
+    const { hub, url, cutConnections } = await startHub();
+    await publishRange(hub, 1, 5, 1);
+    const ws = newClient(url);
+    const rec = record(ws);
+    const subscribed = confirmed(ws);
+    ws.subscribe('test:progress', { suite_execution_id: 123 });
+    await ws.connect();
+    await subscribed;
+    cutConnections();
+    await publishRange(hub, 1, 3);
+    await next(ws, 'connect');
+    await rec.waitForData(3);
+    expect(rec.data.map((d) => [d.meta.sequence, d.payload.test_execution_id])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(rec.gaps).toEqual([]);
+  });
+
+  it('reports sequence_gap when the missed messages are beyond the server history', async () => {
+    const { hub, url, cutConnections } = await startHub({ broker: new MemoryBroker({ maxMessages: 10 }) });
+    const ws = newClient(url, { retryDelay: () => 50 });
+    const rec = record(ws);
+    const subscribed = confirmed(ws);
+    ws.subscribe('test:completed');
+    ws.subscribe('test:progress');
+    await ws.connect();
+    await subscribed;
+    await publishRange(hub, 1, 2);
+    await rec.waitForData(2);
+    cutConnections();
+    await publishRange(hub, 3, 40);
+    await next(ws, 'connect');
+    await until(() => rec.gaps.length === 1, 'the sequence_gap');
+    expect(rec.gaps[0]).toEqual({ expected: 3, received: 4, reason: 'history_truncated' });
+    await publishRange(hub, 41, 41);
+    await until(() => rec.data.at(-1)?.payload.test_execution_id === 41, 'the live message');
+    const sequences = rec.sequences();
+    expect(sequences.slice(0, 3)).toEqual([1, 2, 4]);
+    expect(consecutive(sequences.slice(2), 4)).toBe(true);
+    const ids = rec.data.map((d) => Number(d.payload.test_execution_id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("replays a run from its first event for a subscription with from: 'start'", async () => {
+    const { hub, url } = await startHub();
+    await publishRange(hub, 1, 20, 7);
+    await publishRange(hub, 21, 30, 8);
+    const ws = newClient(url);
+    const rec = record(ws);
+    ws.subscribe('test:progress', { suite_execution_id: 7 }, { from: 'start' });
+    await ws.connect();
+    await rec.waitForData(20);
+    await publishRange(hub, 31, 32, 7);
+    await rec.waitForData(22);
+    expect(rec.data.map((d) => d.payload.test_execution_id)).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => i + 1),
+      31,
+      32,
+    ]);
+    expect(consecutive(rec.sequences())).toBe(true);
+  });
+});
