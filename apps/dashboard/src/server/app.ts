@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type ATPWebSocketServer, createATPWebSocketServer, type Logger } from '@atp/ws-server';
+import { createATPRouter } from '@atp/ws-server/express';
+import express, { type Express } from 'express';
+import { ConfigError, type DashboardConfig, loadConfig } from './config.js';
+import { ExecutionStore } from './executions.js';
+import { createExecutionsRouter } from './executions-router.js';
+import { silentLogger } from './logger.js';
+import { SimulatedRunner, type SimulatedRunnerOptions } from './runner.js';
+
+/** Options of {@link createDashboardServer}. */
+export interface DashboardServerOptions {
+  /** Overrides `PORT` (0 = any free port). */
+  port?: number;
+  /** Overrides `HOST`. */
+  host?: string;
+  /** The environment to read the configuration from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Extra options of the simulated runner (speed, seed, …) when `ATP_DEMO` leaves it on. */
+  runner?: Partial<Omit<SimulatedRunnerOptions, 'publish' | 'store'>>;
+  /** @default silent */
+  logger?: Logger;
+  /** Directory of the static pages. @default the app's `public/` */
+  publicDir?: string;
+}
+
+/** A running dashboard server. */
+export interface DashboardServer {
+  readonly app: Express;
+  readonly server: Server;
+  readonly hub: ATPWebSocketServer;
+  readonly store: ExecutionStore;
+  /** The simulated runner, or `undefined` with `ATP_DEMO=0`. */
+  readonly runner: SimulatedRunner | undefined;
+  readonly config: DashboardConfig;
+  /** The port it listens on. */
+  readonly port: number;
+  /** The URL to open in a browser. */
+  readonly url: string;
+  /** Stops the runner, closes every WebSocket client with 1001, then the HTTP server. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+/**
+ * Starts the example dashboard: an Express 5 app and HTTP server with the
+ * hub attached, the REST routes of `@atp/ws-server/express`, the executions
+ * API and (unless `ATP_DEMO=0`) the simulated ATP runner publishing through the hub.
+ *
+ * @example
+ * const dashboard = await createDashboardServer({ port: 0, env: { ATP_WS_ADMIN_TOKEN: 'secret' } });
+ * console.log(dashboard.url);
+ * await dashboard.close();
+ */
+export async function createDashboardServer(options: DashboardServerOptions = {}): Promise<DashboardServer> {
+  const loaded = loadConfig(options.env ?? process.env);
+  const config: DashboardConfig = {
+    ...loaded,
+    port: options.port ?? loaded.port,
+    host: options.host ?? loaded.host,
+  };
+  if (config.redisUrl !== undefined) {
+    throw new ConfigError(
+      'ATP_WS_REDIS_URL is set, but the Redis broker (@atp/ws-redis) is not available in this build yet. ' +
+        'Unset ATP_WS_REDIS_URL to run on the embedded in-memory broker.',
+    );
+  }
+  const logger = options.logger ?? silentLogger;
+  const app = express();
+  app.disable('x-powered-by');
+  const server = createServer(app);
+  const hub = createATPWebSocketServer({ server, logger });
+  const store = new ExecutionStore();
+  app.use(createATPRouter(hub, { adminToken: config.adminToken, publishToken: config.publishToken }));
+  app.use(createExecutionsRouter(store));
+  app.use(express.static(options.publicDir ?? DEFAULT_PUBLIC_DIR));
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    await hub.ready;
+  } catch (error) {
+    await hub.close().catch(() => {});
+    server.close();
+    throw error;
+  }
+
+  const runner = config.demo
+    ? new SimulatedRunner({
+        speed: config.demoSpeed,
+        logger,
+        ...options.runner,
+        publish: (messages) => hub.publish(messages),
+        store,
+      })
+    : undefined;
+  runner?.start();
+
+  const port = (server.address() as AddressInfo).port;
+  const browserHost = ['0.0.0.0', '::', ''].includes(config.host) ? 'localhost' : config.host;
+  const url = `http://${browserHost.includes(':') ? `[${browserHost}]` : browserHost}:${port}`;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      await runner?.stop();
+      await hub.close();
+      await new Promise<void>((resolve) => {
+        // Idle keep-alive sockets are closed at once; requests in flight get a moment to finish.
+        const force = setTimeout(() => server.closeAllConnections(), 2000);
+        force.unref();
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    })();
+    return closing;
+  };
+  return { app, server, hub, store, runner, config, port, url, close };
+}

@@ -1,0 +1,96 @@
+/** The example server's settings, read from its environment (SPEC section 3). */
+export interface DashboardConfig {
+  /** `PORT`. @default 8000 */
+  port: number;
+  /** `HOST`. @default '0.0.0.0' */
+  host: string;
+  /** `ATP_WS_ADMIN_TOKEN`: enables `GET /api/ws/clients` and `/api/ws/metrics`. */
+  adminToken: string | undefined;
+  /** `ATP_WS_PUBLISH_TOKEN`: enables `POST /api/ws/publish`. */
+  publishToken: string | undefined;
+  /** `ATP_WS_REDIS_URL`: switches to the Redis broker. */
+  redisUrl: string | undefined;
+  /** `ATP_DEMO` (`0` turns the simulated runner off). @default true */
+  demo: boolean;
+  /** `ATP_DEMO_SPEED`: how much faster than real time the simulated runner goes. @default 1 */
+  demoSpeed: number;
+  /** `ATP_LOG_LEVEL`. @default 'info' */
+  logLevel: LogLevelName;
+}
+
+export type LogLevelName = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+const LOG_LEVELS: readonly LogLevelName[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** A setting that cannot be used; the message says which and why. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid_config';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const optional = (value: string | undefined) =>
+  value === undefined || value.trim() === '' ? undefined : value;
+
+/**
+ * Reads the configuration from an environment (`process.env` by default).
+ * An unset or empty token leaves its endpoints disabled (404).
+ *
+ * @example
+ * const config = loadConfig({ PORT: '9000', ATP_DEMO: '0' });
+ */
+export function loadConfig(env: Env = process.env): DashboardConfig {
+  const portText = optional(env.PORT) ?? '8000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText.trim()) || port > 65_535) {
+    throw new ConfigError(`PORT must be an integer from 0 to 65535, got '${portText}'`);
+  }
+  const speedText = optional(env.ATP_DEMO_SPEED) ?? '1';
+  const demoSpeed = Number(speedText);
+  if (!Number.isFinite(demoSpeed) || demoSpeed <= 0) {
+    throw new ConfigError(`ATP_DEMO_SPEED must be a number > 0, got '${speedText}'`);
+  }
+  const logLevel = (optional(env.ATP_LOG_LEVEL) ?? 'info').toLowerCase() as LogLevelName;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      `ATP_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got '${env.ATP_LOG_LEVEL}'`,
+    );
+  }
+  const demo = (optional(env.ATP_DEMO) ?? '1').trim().toLowerCase();
+  return {
+    port,
+    host: optional(env.HOST) ?? '0.0.0.0',
+    adminToken: optional(env.ATP_WS_ADMIN_TOKEN),
+    publishToken: optional(env.ATP_WS_PUBLISH_TOKEN),
+    redisUrl: optional(env.ATP_WS_REDIS_URL),
+    demo: !['0', 'false', 'off', 'no'].includes(demo),
+    demoSpeed,
+    logLevel,
+  };
+}
+
+/** The configuration in effect as lines a person reads at start (tokens are never printed). */
+export function describeConfig(config: DashboardConfig): string[] {
+  const token = (value: string | undefined, endpoints: string) =>
+    value === undefined ? `unset: ${endpoints} disabled (404)` : `set: ${endpoints} enabled`;
+  return [
+    `PORT=${config.port}  HOST=${config.host}`,
+    `ATP_WS_ADMIN_TOKEN    ${token(config.adminToken, 'GET /api/ws/clients and /api/ws/metrics')}`,
+    `ATP_WS_PUBLISH_TOKEN  ${token(config.publishToken, 'POST /api/ws/publish')}`,
+    `ATP_WS_REDIS_URL      ${config.redisUrl === undefined ? 'unset (embedded in-memory broker)' : redact(config.redisUrl)}`,
+    `ATP_DEMO              ${config.demo ? `on (simulated ATP runner, speed ${config.demoSpeed}x)` : 'off (no simulated runner)'}`,
+    `ATP_LOG_LEVEL         ${config.logLevel}`,
+  ];
+}
+
+/** A URL with its password hidden. */
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(not a valid URL)';
+  }
+}
