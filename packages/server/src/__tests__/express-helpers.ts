@@ -91,9 +91,7 @@ export class SwitchableBroker implements Broker {
 
   publish(messages: readonly DataMessage[]): Promise<void> {
     if (!this.available) {
-      return Promise.reject(
-        Object.assign(new Error('broker is unreachable'), { code: 'broker_unavailable' }),
-      );
+      return Promise.reject(new BrokerUnavailableError('broker is unreachable'));
     }
     return this.#inner.publish(messages);
   }
