@@ -1,17 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import {
-  confirmed,
-  consecutive,
-  disposer,
-  newClient,
-  next,
-  publishRange,
-  record,
-  startHub,
-  until,
-} from './helpers.js';
+import { confirmed, disposer, newClient, next, publishRange, record, startHub, until } from './helpers.js';
 
 describe('reconnect against the real hub', () => {
   it('reconnects after the server side cuts the TCP connection, restores subscriptions, continues the sequence', async () => {
