@@ -11,10 +11,12 @@ import { reconnectDelay } from './backoff.js';
 import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
 import type { ATPWebSocketEvents, MessageMeta, SubscribeOptions, TopicName } from './events.js';
 import { type ATPWebSocketOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { Heartbeat } from './heartbeat.js';
 import { SessionTracker } from './resume.js';
-import { canTransition, type ConnectionState } from './state.js';
+import { type ConnectionState, canTransition, createWaiter, type Waiter } from './state.js';
 import { type SubscriptionEntry, SubscriptionRegistry } from './subscriptions.js';
 import {
+  closeSocket,
   connectUrl,
   OPEN,
   refusedStatus,
@@ -26,7 +28,6 @@ import {
 } from './websocket.js';
 
 type Socket = WebSocketLike & SocketHandlers;
-type Waiter = { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void };
 type Timer = ReturnType<typeof setTimeout>;
 type DataFrame = { type: string; payload: unknown; sequence: number; epoch: string; offset: number };
 
@@ -77,8 +78,7 @@ export class ATPWebSocket {
   #generation = 0;
   #retryTimer: Timer | undefined;
   #connectTimer: Timer | undefined;
-  #pingTimer: ReturnType<typeof setInterval> | undefined;
-  #pongTimer: Timer | undefined;
+  readonly #heartbeat: Heartbeat;
   #queue: string[] = [];
   #requestId = 0;
   #resumeId: number | undefined;
@@ -94,6 +94,12 @@ export class ATPWebSocket {
     }
     this.#options = resolveOptions(options);
     this.#clientId = options.clientId;
+    this.#heartbeat = new Heartbeat(
+      this.#options.pingInterval,
+      this.#options.pongTimeout,
+      () => this.#sendNow({ type: 'ping', id: this.#nextId() }),
+      () => this.#drop('pong_timeout', 'no pong within pongTimeout'),
+    );
   }
 
   /** The connection state; the `state` event reports each change. */
@@ -130,7 +136,8 @@ export class ATPWebSocket {
    */
   connect(): Promise<void> {
     if (this.#state === 'open') return Promise.resolve();
-    const waiter = this.#waiter ?? this.#newWaiter();
+    this.#waiter ??= createWaiter();
+    const waiter = this.#waiter;
     if (this.#state === 'idle' || this.#state === 'closed') {
       if (this.#fresh) {
         this.#fresh = false;
@@ -345,39 +352,15 @@ export class ATPWebSocket {
   #closeSocket(code?: number, reason?: string): void {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#connectTimer);
-    clearInterval(this.#pingTimer);
-    clearTimeout(this.#pongTimer);
-    this.#pongTimer = undefined;
-    const socket = this.#socket;
-    if (!socket) return;
+    this.#heartbeat.stop();
+    if (this.#socket) closeSocket(this.#socket, code, reason);
     this.#socket = undefined;
-    // No-op handlers rather than null: `ws` throws on an 'error' event nobody listens to.
-    socket.onopen = socket.onmessage = socket.onerror = socket.onclose = noop;
-    try {
-      if (code === undefined && socket.terminate) socket.terminate();
-      else socket.close(code ?? CloseCode.Normal, reason);
-    } catch {
-      // Already closing.
-    }
-  }
-
-  #newWaiter(): Waiter {
-    const waiter = {} as Waiter;
-    waiter.promise = new Promise<void>((resolve, reject) => {
-      waiter.resolve = resolve;
-      waiter.reject = reject;
-    });
-    waiter.promise.catch(noop);
-    this.#waiter = waiter;
-    return waiter;
   }
 
   // ── inbound ───────────────────────────────────────────────────────────────
 
   #onFrame(data: unknown): void {
-    // Any frame proves the connection alive, even when a burst of data delays the pong.
-    clearTimeout(this.#pongTimer);
-    this.#pongTimer = undefined;
+    this.#heartbeat.alive();
     let message: { type?: unknown; id?: unknown; payload?: never; sequence?: unknown };
     try {
       message = JSON.parse(String(data));
@@ -416,8 +399,7 @@ export class ATPWebSocket {
       entry.sent = true;
     }
     this.#setState('open');
-    const { pingInterval } = this.#options;
-    if (pingInterval > 0) this.#pingTimer = setInterval(() => this.#ping(), pingInterval);
+    this.#heartbeat.start();
     for (const frame of this.#queue.splice(0)) this.#write(frame);
     this.#emit('connect', { clientId: payload.client_id, resumed: resume !== undefined });
     this.#waiter?.resolve();
@@ -425,17 +407,10 @@ export class ATPWebSocket {
   }
 
   #onSubscribed(payload: SubscribedMessage['payload']): void {
-    const history = payload.history;
-    // Replayed messages follow: the position of `subscribed` (the head) is reached only after them.
-    if (history) this.#session.expectReplay(history.replayed);
-    this.#session.observePosition(payload);
-    this.#emit('subscribed', { topic: payload.topic, filter: payload.filter as Filter });
-    if (history && !history.complete) {
-      const expected = this.#session.lastSequence + 1;
-      const subscription = { topic: payload.topic, filter: payload.filter as Filter };
-      const reason = history.reason ?? GapReason.HistoryTruncated;
-      this.#emit('sequence_gap', { expected, received: expected, reason, subscription });
-    }
+    const gap = this.#session.onSubscribed(payload);
+    const subscription = { topic: payload.topic, filter: payload.filter as Filter };
+    this.#emit('subscribed', subscription);
+    if (gap) this.#emit('sequence_gap', { ...gap, subscription });
   }
 
   #onResumed(id: unknown, payload: ResumedMessage['payload']): void {
@@ -466,15 +441,6 @@ export class ATPWebSocket {
   }
 
   // ── outbound ──────────────────────────────────────────────────────────────
-
-  #ping(): void {
-    if (this.#pongTimer !== undefined) return;
-    this.#sendNow({ type: 'ping', id: this.#nextId() });
-    this.#pongTimer = setTimeout(
-      () => this.#drop('pong_timeout', 'no pong within pongTimeout'),
-      this.#options.pongTimeout,
-    );
-  }
 
   #sendSubscribe(entry: SubscriptionEntry): void {
     const { topic, filter } = entry;

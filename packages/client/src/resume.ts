@@ -1,5 +1,5 @@
 import { GapReason } from '@atp/ws-protocol';
-import type { ResumedMessage, ResumeMessage, StreamPosition } from '@atp/ws-protocol';
+import type { ResumedMessage, ResumeMessage, StreamPosition, SubscribedMessage } from '@atp/ws-protocol';
 
 /** Payload of the `sequence_gap` event: data messages `expected` … `received - 1` were not delivered. */
 export interface SequenceGap {
@@ -98,6 +98,20 @@ export class SessionTracker {
   ): ResumeMessage['payload'] | undefined {
     if (!this.#position) return undefined;
     return { ...this.#position, sequence: this.#last, subscriptions };
+  }
+
+  /**
+   * Applies `subscribed`: its replay (if it asked for `from`) follows, so its
+   * position (the head) counts only after that replay. Returns the gap to report
+   * when that history was no longer complete (`expected` = `received` = the next sequence).
+   */
+  onSubscribed(payload: SubscribedMessage['payload']): SequenceGap | undefined {
+    const history = payload.history;
+    if (history) this.expectReplay(history.replayed);
+    this.observePosition(payload);
+    if (!history || history.complete) return undefined;
+    const expected = this.#last + 1;
+    return { expected, received: expected, reason: history.reason ?? GapReason.HistoryTruncated };
   }
 
   /** Applies `resumed`; returns the gap to report when not every missed message follows. */

@@ -35,3 +35,21 @@ const transitions: Readonly<Record<ConnectionState, readonly ConnectionState[]>>
 export function canTransition(from: ConnectionState, to: ConnectionState): boolean {
   return transitions[from].includes(to);
 }
+
+/** A promise with its settlers, for `connect()`: marked handled so that nobody awaiting it is not an error. */
+export interface Waiter {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Creates a {@link Waiter}; its rejection never becomes an unhandled rejection by itself. */
+export function createWaiter(): Waiter {
+  const waiter = {} as { -readonly [K in keyof Waiter]: Waiter[K] };
+  waiter.promise = new Promise<void>((resolve, reject) => {
+    waiter.resolve = resolve;
+    waiter.reject = reject;
+  });
+  waiter.promise.catch(() => {});
+  return waiter;
+}

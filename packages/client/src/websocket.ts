@@ -27,6 +27,20 @@ export interface SocketHandlers {
 /** `readyState` of an open socket. */
 export const OPEN = 1;
 
+const noop = (): void => {};
+
+/** Stops listening to a socket and closes it: with `code`, or at once (`ws`'s `terminate`) without. */
+export function closeSocket(socket: WebSocketLike & SocketHandlers, code?: number, reason?: string): void {
+  // No-op handlers rather than null: `ws` throws on an 'error' event nobody listens to.
+  socket.onopen = socket.onmessage = socket.onerror = socket.onclose = noop;
+  try {
+    if (code === undefined && socket.terminate) socket.terminate();
+    else socket.close(code ?? 1000, reason);
+  } catch {
+    // Already closing.
+  }
+}
+
 /** The constructor to use: the option, else the global one, else a clear error. */
 export function resolveWebSocket(option: WebSocketConstructor | undefined): WebSocketConstructor {
   const ctor = option ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
