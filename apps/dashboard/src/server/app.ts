@@ -2,9 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ATPWebSocketServer, createATPWebSocketServer, type Logger } from '@atp/ws-server';
+import { RedisBroker } from '@atp/ws-redis';
 import { createATPRouter } from '@atp/ws-server/express';
 import express, { type Express } from 'express';
-import { ConfigError, type DashboardConfig, loadConfig } from './config.js';
+import { type DashboardConfig, loadConfig } from './config.js';
 import { ExecutionStore } from './executions.js';
 import { createExecutionsRouter } from './executions-router.js';
 import { silentLogger } from './logger.js';
@@ -62,17 +63,16 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
     port: options.port ?? loaded.port,
     host: options.host ?? loaded.host,
   };
-  if (config.redisUrl !== undefined) {
-    throw new ConfigError(
-      'ATP_WS_REDIS_URL is set, but the Redis broker (@atp/ws-redis) is not available in this build yet. ' +
-        'Unset ATP_WS_REDIS_URL to run on the embedded in-memory broker.',
-    );
-  }
   const logger = options.logger ?? silentLogger;
   const app = express();
   app.disable('x-powered-by');
   const server = createServer(app);
-  const hub = createATPWebSocketServer({ server, logger });
+  // ATP_WS_REDIS_URL: several processes behind a load balancer share one Redis and behave as one.
+  const broker =
+    config.redisUrl === undefined
+      ? undefined
+      : new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix, logger });
+  const hub = createATPWebSocketServer({ server, logger, ...(broker ? { broker } : {}) });
   const store = new ExecutionStore();
   app.use(createATPRouter(hub, { adminToken: config.adminToken, publishToken: config.publishToken }));
   app.use(createExecutionsRouter(store));
@@ -89,6 +89,7 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
     await hub.ready;
   } catch (error) {
     await hub.close().catch(() => {});
+    await broker?.close();
     server.close();
     throw error;
   }
@@ -112,6 +113,7 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
     closing ??= (async () => {
       await runner?.stop();
       await hub.close();
+      await broker?.close();
       await new Promise<void>((resolve) => {
         // Idle keep-alive sockets are closed at once; requests in flight get a moment to finish.
         const force = setTimeout(() => server.closeAllConnections(), 2000);

@@ -10,6 +10,8 @@ export interface DashboardConfig {
   publishToken: string | undefined;
   /** `ATP_WS_REDIS_URL`: switches to the Redis broker. */
   redisUrl: string | undefined;
+  /** `ATP_WS_REDIS_PREFIX`: key prefix in Redis, so several deployments can share one. @default 'atp:ws' */
+  redisPrefix: string;
   /** `ATP_DEMO` (`0` turns the simulated runner off). @default true */
   demo: boolean;
   /** `ATP_DEMO_SPEED`: how much faster than real time the simulated runner goes. @default 1 */
@@ -58,12 +60,17 @@ export function loadConfig(env: Env = process.env): DashboardConfig {
     );
   }
   const demo = (optional(env.ATP_DEMO) ?? '1').trim().toLowerCase();
+  const redisUrl = optional(env.ATP_WS_REDIS_URL);
+  if (redisUrl !== undefined && !/^rediss?:\/\/./.test(redisUrl)) {
+    throw new ConfigError(`ATP_WS_REDIS_URL must be a redis:// or rediss:// URL, got '${redact(redisUrl)}'`);
+  }
   return {
     port,
     host: optional(env.HOST) ?? '0.0.0.0',
     adminToken: optional(env.ATP_WS_ADMIN_TOKEN),
     publishToken: optional(env.ATP_WS_PUBLISH_TOKEN),
-    redisUrl: optional(env.ATP_WS_REDIS_URL),
+    redisUrl,
+    redisPrefix: optional(env.ATP_WS_REDIS_PREFIX) ?? 'atp:ws',
     demo: !['0', 'false', 'off', 'no'].includes(demo),
     demoSpeed,
     logLevel,
@@ -78,7 +85,7 @@ export function describeConfig(config: DashboardConfig): string[] {
     `PORT=${config.port}  HOST=${config.host}`,
     `ATP_WS_ADMIN_TOKEN    ${token(config.adminToken, 'GET /api/ws/clients and /api/ws/metrics')}`,
     `ATP_WS_PUBLISH_TOKEN  ${token(config.publishToken, 'POST /api/ws/publish')}`,
-    `ATP_WS_REDIS_URL      ${config.redisUrl === undefined ? 'unset (embedded in-memory broker)' : redact(config.redisUrl)}`,
+    `ATP_WS_REDIS_URL      ${config.redisUrl === undefined ? 'unset (embedded in-memory broker)' : `${redact(config.redisUrl)} (Redis broker, prefix ${config.redisPrefix})`}`,
     `ATP_DEMO              ${config.demo ? `on (simulated ATP runner, speed ${config.demoSpeed}x)` : 'off (no simulated runner)'}`,
     `ATP_LOG_LEVEL         ${config.logLevel}`,
   ];

@@ -20,23 +20,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const { url, config } = dashboard;
-  process.stdout.write(
-    [
-      '',
-      `ATP dashboard listening on ${config.host}:${dashboard.port}`,
-      `  open            ${url}/`,
-      `  WebSocket       ${url.replace(/^http/, 'ws')}/api/ws/updates`,
-      `  connection info ${url}/api/ws/info`,
-      '',
-      'Environment in effect:',
-      ...describeConfig(config).map((line) => `  ${line}`),
-      '',
-      'Press Ctrl+C to stop.',
-      '',
-    ].join('\n'),
-  );
-
+  // Handlers first: a supervisor that signals as soon as it reads the banner must not kill us mid-start.
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -60,6 +44,23 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  const { url, config } = dashboard;
+  process.stdout.write(
+    [
+      '',
+      `ATP dashboard listening on ${config.host}:${dashboard.port}`,
+      `  open            ${url}/`,
+      `  WebSocket       ${url.replace(/^http/, 'ws')}/api/ws/updates`,
+      `  connection info ${url}/api/ws/info`,
+      '',
+      'Environment in effect:',
+      ...describeConfig(config).map((line) => `  ${line}`),
+      '',
+      'Press Ctrl+C to stop.',
+      '',
+    ].join('\n'),
+  );
 }
 
 void main();

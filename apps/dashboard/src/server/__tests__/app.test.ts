@@ -165,14 +165,38 @@ describe('createDashboardServer', () => {
     });
   });
 
-  it('refuses ATP_WS_REDIS_URL with a clear error until @atp/ws-redis exists', async () => {
+  it('runs on the Redis broker with ATP_WS_REDIS_URL: two processes behave as one', async () => {
+    const prefix = `atp-dashboard-test:${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const env = {
+      ATP_DEMO: '0',
+      ATP_WS_REDIS_URL: 'redis://127.0.0.1:6379',
+      ATP_WS_REDIS_PREFIX: prefix,
+      ATP_WS_PUBLISH_TOKEN: 'pub',
+    };
+    const one = await start(env);
+    const two = await start(env);
+    const client = await connect(two.wsUrl);
+    await client.request('subscribe', { topic: 'logs' });
+    const response = await fetch(`${one.base}/api/ws/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer pub', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        type: 'log_entry',
+        payload: { level: 'info', message: 'through redis', timestamp: '2024-01-15T10:30:00Z' },
+      }),
+    });
+    expect(response.status).toBe(202);
+    expect((await client.waitForData(1))[0]?.payload.message).toBe('through redis');
+  });
+
+  it('refuses an ATP_WS_REDIS_URL that is not a Redis URL', async () => {
     const attempt = createDashboardServer({
       port: 0,
       host: '127.0.0.1',
-      env: { ATP_WS_REDIS_URL: 'redis://x' },
+      env: { ATP_WS_REDIS_URL: 'http://x' },
     });
     await expect(attempt).rejects.toBeInstanceOf(ConfigError);
-    await expect(attempt).rejects.toThrow(/@atp\/ws-redis/);
+    await expect(attempt).rejects.toThrow(/ATP_WS_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
   });
 
   it('serves the browser client and the start page', async () => {

@@ -9,6 +9,7 @@ describe('loadConfig', () => {
       adminToken: undefined,
       publishToken: undefined,
       redisUrl: undefined,
+      redisPrefix: 'atp:ws',
       demo: true,
       demoSpeed: 1,
       logLevel: 'info',

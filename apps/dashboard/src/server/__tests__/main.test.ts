@@ -86,10 +86,20 @@ describe('dist/server/main.js', () => {
     expect(await withTimeout(started.exited, 10_000, 'exit')).toBe(0);
   });
 
-  it('exits with 1 and says why when ATP_WS_REDIS_URL is set', async () => {
-    const started = run({ PORT: '0', ATP_WS_REDIS_URL: 'redis://127.0.0.1:6379' });
-    expect(await withTimeout(started.exited, 10_000, 'exit')).toBe(1);
-    expect(started.output()).toMatch(/ATP_WS_REDIS_URL is set, but the Redis broker \(@atp\/ws-redis\)/);
+  it('starts on the Redis broker when ATP_WS_REDIS_URL is set, and says so', async () => {
+    const prefix = `atp-dashboard-main:${Date.now()}`;
+    const started = run({
+      PORT: '0',
+      ATP_DEMO: '0',
+      ATP_WS_REDIS_URL: 'redis://127.0.0.1:6379',
+      ATP_WS_REDIS_PREFIX: prefix,
+    });
+    await waitForOutput(
+      started,
+      /ATP_WS_REDIS_URL\s+redis:\/\/127\.0\.0\.1:6379 \(Redis broker, prefix atp-dashboard-main/,
+    );
+    started.child.kill('SIGTERM');
+    expect(await withTimeout(started.exited, 10_000, 'exit')).toBe(0);
   });
 
   it('exits with 1 and says why when PORT is not a port', async () => {
