@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Disposer } from '@atp/test-utils';
 import type { DataMessage } from '@atp/ws-protocol';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect } from 'vitest';
 
 export const REDIS_URL = process.env.ATP_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -83,4 +85,40 @@ export function log(suite: number, message: string, level: 'info' | 'error' = 'i
     type: 'log_entry',
     payload: { suite_execution_id: suite, level, message, timestamp: '2024-01-15T10:30:00Z' },
   };
+}
+
+/** Fails with a clear message when no Redis answers at {@link REDIS_URL}. */
+export async function requireRedis(): Promise<void> {
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(
+      `the Redis scenarios need a Redis server at ${REDIS_URL} (apt-get install redis-server; redis-server --daemonize yes --port 6379 --save "" --appendonly no): ${(error as Error).message}`,
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A key prefix of this test alone; its keys are deleted after the test. */
+export function uniquePrefix(name: string): string {
+  const prefix = `atp-reliability:${name}:${randomBytes(4).toString('hex')}`;
+  disposer.add(async () => {
+    const redis = new Redis(REDIS_URL);
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+    await redis.quit();
+  });
+  return prefix;
 }

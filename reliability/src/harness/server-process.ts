@@ -79,7 +79,10 @@ export class ServerProcess {
     options: { port?: number; hubOptions?: ChildHubOptions; brokerOptions?: ChildBrokerOptions } = {},
   ): Promise<ServerProcess> {
     const child = fork(SCRIPT, [], {
-      execArgv: ['--expose-gc'],
+      execArgv: [
+        '--expose-gc',
+        ...(process.env.ATP_CHILD_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });
