@@ -1,4 +1,4 @@
-import { CloseCode, type ErrorCode, type Filter, GapReason, isFatalCloseCode } from '@atp/ws-protocol';
+import { CloseCode, type ErrorCode, type Filter, GapReason } from '@atp/ws-protocol';
 import type {
   ClientMessage,
   ErrorMessage,
@@ -7,28 +7,14 @@ import type {
   SubscribedMessage,
 } from '@atp/ws-protocol';
 import { EventEmitter } from 'eventemitter3';
-import { reconnectDelay } from './backoff.js';
 import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
 import type { ATPWebSocketEvents, MessageMeta, SubscribeOptions, TopicName } from './events.js';
-import { type ATPWebSocketOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { Heartbeat } from './heartbeat.js';
+import { type ATPWebSocketOptions, resolveOptions } from './options.js';
 import { SessionTracker } from './resume.js';
-import { type ConnectionState, canTransition, createWaiter, type Waiter } from './state.js';
+import type { ConnectionState } from './state.js';
 import { type SubscriptionEntry, SubscriptionRegistry } from './subscriptions.js';
-import {
-  closeSocket,
-  connectUrl,
-  OPEN,
-  refusedStatus,
-  resolveUrl,
-  resolveWebSocket,
-  type SocketHandlers,
-  type WebSocketLike,
-  watchEnvironment,
-} from './websocket.js';
+import { ReconnectingSocket } from './websocket.js';
 
-type Socket = WebSocketLike & SocketHandlers;
-type Timer = ReturnType<typeof setTimeout>;
 type DataFrame = { type: string; payload: unknown; sequence: number; epoch: string; offset: number };
 
 /** Client events that a server message `type` must never trigger. */
@@ -43,7 +29,6 @@ const RESERVED = new Set([
   'message',
 ]);
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const noop = (): void => {};
 
 /**
  * The ATP real-time updates client: connects, subscribes, reconnects with
@@ -62,28 +47,17 @@ export class ATPWebSocket {
   /** Reasons of `sequence_gap`. */
   static readonly GapReason = GapReason;
 
-  readonly #options: ResolvedOptions;
   readonly #emitter = new EventEmitter<ATPWebSocketEvents>();
   readonly #subscriptions = new SubscriptionRegistry();
   readonly #session = new SessionTracker();
-  #state: ConnectionState = 'idle';
+  readonly #socket: ReconnectingSocket;
+  readonly #maxQueued: number;
   #clientId: string | undefined;
-  #socket: Socket | undefined;
-  #socketError: unknown;
   /** Position of the current connection's `connected`. */
   #connectedAt: StreamPosition | undefined;
-  /** Failed attempts since the last `connected`. */
-  #attempts = 0;
-  /** Bumped by every attempt and by `disconnect()`, so late callbacks of an older one do nothing. */
-  #generation = 0;
-  #retryTimer: Timer | undefined;
-  #connectTimer: Timer | undefined;
-  readonly #heartbeat: Heartbeat;
   #queue: string[] = [];
   #requestId = 0;
   #resumeId: number | undefined;
-  #waiter: Waiter | undefined;
-  #unwatch: (() => void) | undefined;
   /** Set by `disconnect()`: the next `connect()` starts a fresh session. */
   #fresh = false;
 
@@ -92,19 +66,20 @@ export class ATPWebSocket {
     if (options.clientId !== undefined && !CLIENT_ID.test(options.clientId)) {
       throw new TypeError(`ATPWebSocket: clientId must match ${CLIENT_ID}`);
     }
-    this.#options = resolveOptions(options);
+    const resolved = resolveOptions(options);
+    this.#maxQueued = resolved.maxQueuedMessages;
     this.#clientId = options.clientId;
-    this.#heartbeat = new Heartbeat(
-      this.#options.pingInterval,
-      this.#options.pongTimeout,
-      () => this.#sendNow({ type: 'ping', id: this.#nextId() }),
-      () => this.#drop('pong_timeout', 'no pong within pongTimeout'),
-    );
+    this.#socket = new ReconnectingSocket(resolved, {
+      emit: (event, ...args) => this.#emit(event, ...args),
+      frame: (data) => this.#onFrame(data),
+      ping: () => this.#sendNow({ type: 'ping', id: this.#nextId() }),
+      clientId: () => this.#clientId,
+    });
   }
 
   /** The connection state; the `state` event reports each change. */
   get state(): ConnectionState {
-    return this.#state;
+    return this.#socket.state;
   }
 
   /** The session's `client_id`: the option, else the one the server assigned at the first `connected`. */
@@ -114,7 +89,7 @@ export class ATPWebSocket {
 
   /** Whether the connection is `open`. */
   get isConnected(): boolean {
-    return this.#state === 'open';
+    return this.state === 'open';
   }
 
   /** The last data `sequence` delivered (0 before any). */
@@ -135,34 +110,22 @@ export class ATPWebSocket {
    * After `disconnect()`, `connect()` starts a fresh session (sequence from 1).
    */
   connect(): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve();
-    this.#waiter ??= createWaiter();
-    const waiter = this.#waiter;
-    if (this.#state === 'idle' || this.#state === 'closed') {
-      if (this.#fresh) {
-        this.#fresh = false;
-        this.#session.reset();
-        this.#subscriptions.resetSent();
-      }
-      this.#attempts = 0;
-      this.#unwatch ??= watchEnvironment(() => this.#state === 'reconnecting' && this.#open());
-      this.#open();
-    } else if (this.#state === 'reconnecting') {
-      this.#open();
+    const state = this.state;
+    if ((state === 'idle' || state === 'closed') && this.#fresh) {
+      this.#fresh = false;
+      this.#session.reset();
+      this.#subscriptions.resetSent();
     }
-    return waiter.promise;
+    return this.#socket.connect();
   }
 
   /** Closes the connection (code 1000) and stops reconnecting. Subscriptions are kept for a later `connect()`. */
   disconnect(): void {
-    this.#generation += 1;
     this.#fresh = true;
-    const wasOpen = this.#state === 'open';
-    this.#closeSocket(CloseCode.Normal, 'client disconnect');
     this.#queue = [];
-    if (wasOpen)
-      this.#emit('disconnect', { code: CloseCode.Normal, reason: 'client disconnect', willReconnect: false });
-    this.#finish(new ATPWebSocketError('disconnected', 'ATPWebSocket: disconnect() called before connected'));
+    this.#socket.close(
+      new ATPWebSocketError('disconnected', 'ATPWebSocket: disconnect() called before connected'),
+    );
   }
 
   /**
@@ -176,7 +139,7 @@ export class ATPWebSocket {
    */
   subscribe(topic: TopicName, filter?: Filter, options: SubscribeOptions = {}): () => void {
     const { entry, created, release } = this.#subscriptions.add(topic, filter, options.from);
-    if (created && this.#state === 'open') this.#sendSubscribe(entry);
+    if (created && this.state === 'open') this.#sendSubscribe(entry);
     return () => {
       const last = release();
       if (last) this.#sendUnsubscribe([last], { topic: last.topic, filter: last.filter });
@@ -216,151 +179,20 @@ export class ATPWebSocket {
    */
   send(message: ClientMessage): void {
     const frame = JSON.stringify(message);
-    if (this.#state === 'open') {
-      this.#write(frame);
+    if (this.state === 'open') {
+      this.#socket.send(frame);
       return;
     }
-    if (this.#queue.push(frame) > this.#options.maxQueuedMessages) {
+    if (this.#queue.push(frame) > this.#maxQueued) {
       this.#queue.shift();
       this.#fail('queue_overflow', 'ATPWebSocket: send queue full, dropped the oldest message');
     }
   }
 
-  // ── connection lifecycle ───────────────────────────────────────────────────
-
-  /** The only place the state changes. */
-  #setState(to: ConnectionState): void {
-    const from = this.#state;
-    if (from === to || !canTransition(from, to)) return;
-    this.#state = to;
-    this.#emit('state', { from, to });
-  }
-
-  #open(): void {
-    clearTimeout(this.#retryTimer);
-    const generation = ++this.#generation;
-    this.#setState('connecting');
-    const token = this.#options.token;
-    if (typeof token !== 'function') {
-      this.#dial(generation, token);
-      return;
-    }
-    new Promise<string | null | undefined>((resolve) => resolve(token())).then(
-      (value) => generation === this.#generation && this.#dial(generation, value ?? undefined),
-      (cause) => {
-        if (generation !== this.#generation) return;
-        this.#fail('token_failed', 'ATPWebSocket: the token function failed', cause);
-        this.#retry();
-      },
-    );
-  }
-
-  #dial(generation: number, token: string | undefined): void {
-    let socket: Socket;
-    try {
-      const url = connectUrl(resolveUrl(this.#options.url), this.#clientId, token);
-      socket = new (resolveWebSocket(this.#options.WebSocket))(url) as Socket;
-    } catch (cause) {
-      const error =
-        cause instanceof ATPWebSocketError
-          ? cause
-          : new ATPWebSocketError('invalid_url', String(cause), { cause });
-      this.#emit('error', { event: cause, error });
-      this.#finish(error);
-      return;
-    }
-    this.#socket = socket;
-    this.#socketError = undefined;
-    this.#session.beginConnection();
-    socket.onopen = noop;
-    socket.onmessage = (event) => socket === this.#socket && this.#onFrame(event.data);
-    socket.onerror = (event) => {
-      if (socket !== this.#socket) return;
-      this.#socketError = event;
-      this.#fail('socket_error', 'ATPWebSocket: socket error', event);
-    };
-    socket.onclose = (event) => socket === this.#socket && this.#onClose(event.code, event.reason);
-    this.#connectTimer = setTimeout(
-      () =>
-        generation === this.#generation &&
-        this.#drop('connect_timeout', 'no connected within connectTimeout'),
-      this.#options.connectTimeout,
-    );
-  }
-
-  #onClose(code: number, reason: string): void {
-    const wasOpen = this.#state === 'open';
-    this.#closeSocket();
-    const status = refusedStatus(this.#socketError);
-    const refused = status === 400 || status === 401 || status === 403 || isFatalCloseCode(code);
-    const max = this.#options.maxReconnectAttempts;
-    const willReconnect = !refused && this.#options.autoReconnect && (max == null || this.#attempts < max);
-    if (wasOpen) this.#emit('disconnect', { code, reason, willReconnect });
-    if (!refused) {
-      this.#retry();
-      return;
-    }
-    const error = new ATPWebSocketError(
-      'refused',
-      `ATPWebSocket: connection refused: ${status ? `HTTP ${status}` : `close ${code} ${reason}`}`,
-      { status: status ?? code },
-    );
-    this.#emit('error', { event: this.#socketError ?? { code, reason }, error });
-    this.#finish(error);
-  }
-
-  #retry(): void {
-    const attempts = this.#attempts;
-    const max = this.#options.maxReconnectAttempts;
-    if (!this.#options.autoReconnect) {
-      this.#finish(new ATPWebSocketError('connect_failed', 'ATPWebSocket: connection closed'));
-      return;
-    }
-    if (max != null && attempts >= max) {
-      const error = new ATPWebSocketError(
-        'reconnect_failed',
-        `ATPWebSocket: gave up after ${attempts} attempts`,
-      );
-      this.#finish(error, () => this.#emit('reconnect_failed', { attempts }));
-      return;
-    }
-    const attempt = ++this.#attempts;
-    const delay = this.#options.retryDelay?.(attempt) ?? reconnectDelay(attempt, this.#options);
-    this.#setState('reconnecting');
-    this.#emit('reconnecting', { attempt, delay });
-    const generation = this.#generation;
-    this.#retryTimer = setTimeout(() => generation === this.#generation && this.#open(), delay);
-  }
-
-  /** Ends the session's attempts: `closed`, and the pending `connect()` rejected. */
-  #finish(error: Error, announce?: () => void): void {
-    this.#closeSocket();
-    this.#unwatch?.();
-    this.#unwatch = undefined;
-    this.#setState('closed');
-    announce?.();
-    this.#waiter?.reject(error);
-    this.#waiter = undefined;
-  }
-
-  /** Gives up on a socket that stopped answering, without waiting for a closing handshake. */
-  #drop(code: ClientErrorCode, message: string): void {
-    this.#fail(code, `ATPWebSocket: ${message}`);
-    this.#onClose(1006, message);
-  }
-
-  #closeSocket(code?: number, reason?: string): void {
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#connectTimer);
-    this.#heartbeat.stop();
-    if (this.#socket) closeSocket(this.#socket, code, reason);
-    this.#socket = undefined;
-  }
-
   // ── inbound ───────────────────────────────────────────────────────────────
 
   #onFrame(data: unknown): void {
-    this.#heartbeat.alive();
+    this.#socket.alive();
     let message: { type?: unknown; id?: unknown; payload?: never; sequence?: unknown };
     try {
       message = JSON.parse(String(data));
@@ -380,9 +212,8 @@ export class ATPWebSocket {
   }
 
   #onConnected(payload: { client_id: string } & StreamPosition): void {
-    clearTimeout(this.#connectTimer);
     this.#clientId = payload.client_id;
-    this.#attempts = 0;
+    this.#session.beginConnection();
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
     const entries = this.#subscriptions.list();
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
@@ -398,12 +229,9 @@ export class ATPWebSocket {
       if (!resume || !restored.includes(entry)) this.#sendSubscribe(entry);
       entry.sent = true;
     }
-    this.#setState('open');
-    this.#heartbeat.start();
-    for (const frame of this.#queue.splice(0)) this.#write(frame);
+    for (const frame of this.#queue.splice(0)) this.#socket.send(frame);
+    this.#socket.opened();
     this.#emit('connect', { clientId: payload.client_id, resumed: resume !== undefined });
-    this.#waiter?.resolve();
-    this.#waiter = undefined;
   }
 
   #onSubscribed(payload: SubscribedMessage['payload']): void {
@@ -454,23 +282,13 @@ export class ATPWebSocket {
   }
 
   #sendUnsubscribe(removed: SubscriptionEntry[], payload: { topic: string; filter?: Filter }): void {
-    if (this.#state === 'open' && removed.some((entry) => entry.sent)) {
+    if (this.state === 'open' && removed.some((entry) => entry.sent)) {
       this.#sendNow({ type: 'unsubscribe', id: this.#nextId(), payload });
     }
   }
 
   #sendNow(message: ClientMessage): void {
-    this.#write(JSON.stringify(message));
-  }
-
-  #write(frame: string): void {
-    const socket = this.#socket;
-    if (socket?.readyState !== OPEN) return;
-    try {
-      socket.send(frame);
-    } catch (cause) {
-      this.#fail('socket_error', 'ATPWebSocket: send failed', cause);
-    }
+    this.#socket.send(JSON.stringify(message));
   }
 
   #nextId(): number {

@@ -1,5 +1,11 @@
-import { WS_PATH } from '@atp/ws-protocol';
-import { ATPWebSocketError } from './errors.js';
+import { isFatalCloseCode } from '@atp/ws-protocol';
+import { reconnectDelay } from './backoff.js';
+import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
+import type { ATPWebSocketEvents } from './events.js';
+import { Heartbeat } from './heartbeat.js';
+import type { ResolvedOptions } from './options.js';
+import { type ConnectionState, canTransition, createWaiter, type Waiter } from './state.js';
+import { connectUrl, resolveUrl, watchEnvironment } from './url.js';
 
 /**
  * The part of a WebSocket the client uses; the browser's `WebSocket`, Node 22's
@@ -54,37 +60,6 @@ export function resolveWebSocket(option: WebSocketConstructor | undefined): WebS
 }
 
 /**
- * The endpoint URL: the option as given (a path is resolved against `location`),
- * else `ws(s)://<location.host>/api/ws/updates`.
- *
- * @example
- * resolveUrl(undefined, { protocol: 'https:', host: 'atp.example.com', href: 'https://atp.example.com/' });
- * // 'wss://atp.example.com/api/ws/updates'
- */
-export function resolveUrl(
-  url: string | undefined,
-  location: { protocol: string; host: string; href: string } | undefined = (
-    globalThis as { location?: { protocol: string; host: string; href: string } }
-  ).location,
-): string {
-  if (url !== undefined && /^wss?:\/\//i.test(url)) return url;
-  if (!location) {
-    throw new ATPWebSocketError('invalid_url', 'ATPWebSocket: no url option and no location');
-  }
-  const resolved = new URL(url ?? WS_PATH, location.href);
-  resolved.protocol = resolved.protocol === 'https:' || resolved.protocol === 'wss:' ? 'wss:' : 'ws:';
-  return resolved.href;
-}
-
-/** The URL of one connect: `client_id` and `token` set as query parameters. */
-export function connectUrl(base: string, clientId: string | undefined, token: string | undefined): string {
-  const url = new URL(base);
-  if (clientId !== undefined) url.searchParams.set('client_id', clientId);
-  if (token) url.searchParams.set('token', token);
-  return url.href;
-}
-
-/**
  * The HTTP status of a refused upgrade, when the implementation reports it
  * (`ws` errors read "Unexpected server response: 401"; browsers do not tell it).
  */
@@ -95,26 +70,239 @@ export function refusedStatus(event: unknown): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-type Listenable = {
-  addEventListener(type: string, listener: () => void): void;
-  removeEventListener(type: string, listener: () => void): void;
-};
+type Socket = WebSocketLike & SocketHandlers;
+type Timer = ReturnType<typeof setTimeout>;
+type TransportEvent = 'state' | 'error' | 'disconnect' | 'reconnecting' | 'reconnect_failed';
+
+/** How a {@link ReconnectingSocket} reports to its owner. */
+export interface SocketOwner {
+  /** Emits one of the connection events of {@link ATPWebSocketEvents}. */
+  emit<E extends TransportEvent>(event: E, ...args: Parameters<ATPWebSocketEvents[E]>): void;
+  /** A frame arrived. */
+  frame(data: unknown): void;
+  /** The heartbeat wants a `ping` sent. */
+  ping(): void;
+  /** The `client_id` to connect with. */
+  clientId(): string | undefined;
+}
 
 /**
- * Calls `wake` when the browser comes back online or the page becomes visible;
- * returns a function that stops watching. Does nothing outside browsers.
+ * The transport under `ATPWebSocket`: opens the socket (token and URL per
+ * attempt), detects refusals, dead peers and timeouts, retries with backoff,
+ * and owns the connection `state`, which changes only in {@link ReconnectingSocket.setState}.
+ * It knows nothing of subscriptions or sequences: the owner marks the
+ * connection open when the server says `connected`.
  */
-export function watchEnvironment(wake: () => void): () => void {
-  const target = globalThis as Partial<Listenable>;
-  const doc = (globalThis as { document?: Listenable & { visibilityState?: string } }).document;
-  if (typeof target.addEventListener !== 'function') return () => {};
-  const listener = (): void => {
-    if (doc?.visibilityState !== 'hidden') wake();
-  };
-  target.addEventListener('online', listener);
-  doc?.addEventListener('visibilitychange', listener);
-  return () => {
-    target.removeEventListener?.('online', listener);
-    doc?.removeEventListener('visibilitychange', listener);
-  };
+export class ReconnectingSocket {
+  readonly #options: ResolvedOptions;
+  readonly #owner: SocketOwner;
+  readonly #heartbeat: Heartbeat;
+  #state: ConnectionState = 'idle';
+  #socket: Socket | undefined;
+  #socketError: unknown;
+  /** Failed attempts since the last `connected`. */
+  #attempts = 0;
+  /** Bumped by every attempt and by `close()`, so late callbacks of an older one do nothing. */
+  #generation = 0;
+  #retryTimer: Timer | undefined;
+  #connectTimer: Timer | undefined;
+  #waiter: Waiter | undefined;
+  #unwatch: (() => void) | undefined;
+
+  constructor(options: ResolvedOptions, owner: SocketOwner) {
+    this.#options = options;
+    this.#owner = owner;
+    this.#heartbeat = new Heartbeat(options.pingInterval, options.pongTimeout, owner.ping, () =>
+      this.#drop('pong_timeout', 'no pong within pongTimeout'),
+    );
+  }
+
+  /** The connection state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Starts connecting (or retries at once while waiting to); resolves when {@link ReconnectingSocket.opened} is called. */
+  connect(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve();
+    this.#waiter ??= createWaiter();
+    const { promise } = this.#waiter;
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#attempts = 0;
+      this.#unwatch ??= watchEnvironment(() => this.#state === 'reconnecting' && this.#open());
+      this.#open();
+    } else if (this.#state === 'reconnecting') {
+      this.#open();
+    }
+    return promise;
+  }
+
+  /** The server said `connected`: the connection is open. */
+  opened(): void {
+    clearTimeout(this.#connectTimer);
+    this.#attempts = 0;
+    this.setState('open');
+    this.#heartbeat.start();
+    this.#waiter?.resolve();
+    this.#waiter = undefined;
+  }
+
+  /** Any frame arrived: the peer is alive. */
+  alive(): void {
+    this.#heartbeat.alive();
+  }
+
+  /** Sends a frame when the socket is open; returns whether it was sent. */
+  send(frame: string): boolean {
+    const socket = this.#socket;
+    if (socket?.readyState !== OPEN) return false;
+    try {
+      socket.send(frame);
+      return true;
+    } catch (cause) {
+      this.#fail('socket_error', 'ATPWebSocket: send failed', cause);
+      return false;
+    }
+  }
+
+  /** Closes with 1000 and stops; a pending `connect()` rejects with `error`. */
+  close(error: Error): void {
+    this.#generation += 1;
+    const wasOpen = this.#state === 'open';
+    this.#closeSocket(1000, 'client disconnect');
+    if (wasOpen)
+      this.#owner.emit('disconnect', { code: 1000, reason: 'client disconnect', willReconnect: false });
+    this.#finish(error);
+  }
+
+  /** The only place the state changes; emits `state { from, to }`. */
+  setState(to: ConnectionState): void {
+    const from = this.#state;
+    if (from === to || !canTransition(from, to)) return;
+    this.#state = to;
+    this.#owner.emit('state', { from, to });
+  }
+
+  #open(): void {
+    clearTimeout(this.#retryTimer);
+    const generation = ++this.#generation;
+    this.setState('connecting');
+    const token = this.#options.token;
+    if (typeof token !== 'function') {
+      this.#dial(generation, token);
+      return;
+    }
+    new Promise<string | null | undefined>((resolve) => resolve(token())).then(
+      (value) => generation === this.#generation && this.#dial(generation, value ?? undefined),
+      (cause) => {
+        if (generation !== this.#generation) return;
+        this.#fail('token_failed', 'ATPWebSocket: the token function failed', cause);
+        this.#retry();
+      },
+    );
+  }
+
+  #dial(generation: number, token: string | undefined): void {
+    let socket: Socket;
+    try {
+      const url = connectUrl(resolveUrl(this.#options.url), this.#owner.clientId(), token);
+      socket = new (resolveWebSocket(this.#options.WebSocket))(url) as Socket;
+    } catch (cause) {
+      const error =
+        cause instanceof ATPWebSocketError
+          ? cause
+          : new ATPWebSocketError('invalid_url', String(cause), { cause });
+      this.#owner.emit('error', { event: cause, error });
+      this.#finish(error);
+      return;
+    }
+    this.#socket = socket;
+    this.#socketError = undefined;
+    socket.onopen = noop;
+    socket.onmessage = (event) => socket === this.#socket && this.#owner.frame(event.data);
+    socket.onerror = (event) => {
+      if (socket !== this.#socket) return;
+      this.#socketError = event;
+      this.#fail('socket_error', 'ATPWebSocket: socket error', event);
+    };
+    socket.onclose = (event) => socket === this.#socket && this.#onClose(event.code, event.reason);
+    this.#connectTimer = setTimeout(
+      () =>
+        generation === this.#generation &&
+        this.#drop('connect_timeout', 'no connected within connectTimeout'),
+      this.#options.connectTimeout,
+    );
+  }
+
+  #onClose(code: number, reason: string): void {
+    const wasOpen = this.#state === 'open';
+    this.#closeSocket();
+    const status = refusedStatus(this.#socketError);
+    const refused = status === 400 || status === 401 || status === 403 || isFatalCloseCode(code);
+    const max = this.#options.maxReconnectAttempts;
+    const willReconnect = !refused && this.#options.autoReconnect && (max == null || this.#attempts < max);
+    if (wasOpen) this.#owner.emit('disconnect', { code, reason, willReconnect });
+    if (!refused) {
+      this.#retry();
+      return;
+    }
+    const what = status ? `HTTP ${status}` : `close ${code} ${reason}`;
+    const error = new ATPWebSocketError('refused', `ATPWebSocket: connection refused: ${what}`, {
+      status: status ?? code,
+    });
+    this.#owner.emit('error', { event: this.#socketError ?? { code, reason }, error });
+    this.#finish(error);
+  }
+
+  #retry(): void {
+    const attempts = this.#attempts;
+    const max = this.#options.maxReconnectAttempts;
+    if (!this.#options.autoReconnect) {
+      this.#finish(new ATPWebSocketError('connect_failed', 'ATPWebSocket: connection closed'));
+      return;
+    }
+    if (max != null && attempts >= max) {
+      const error = new ATPWebSocketError(
+        'reconnect_failed',
+        `ATPWebSocket: gave up after ${attempts} attempts`,
+      );
+      this.#finish(error, () => this.#owner.emit('reconnect_failed', { attempts }));
+      return;
+    }
+    const attempt = ++this.#attempts;
+    const delay = this.#options.retryDelay?.(attempt) ?? reconnectDelay(attempt, this.#options);
+    this.setState('reconnecting');
+    this.#owner.emit('reconnecting', { attempt, delay });
+    const generation = this.#generation;
+    this.#retryTimer = setTimeout(() => generation === this.#generation && this.#open(), delay);
+  }
+
+  /** Ends the attempts: `closed`, and the pending `connect()` rejected. */
+  #finish(error: Error, announce?: () => void): void {
+    this.#closeSocket();
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    this.setState('closed');
+    announce?.();
+    this.#waiter?.reject(error);
+    this.#waiter = undefined;
+  }
+
+  /** Gives up on a socket that stopped answering, without waiting for a closing handshake. */
+  #drop(code: ClientErrorCode, message: string): void {
+    this.#fail(code, `ATPWebSocket: ${message}`);
+    this.#onClose(1006, message);
+  }
+
+  #closeSocket(code?: number, reason?: string): void {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#connectTimer);
+    this.#heartbeat.stop();
+    if (this.#socket) closeSocket(this.#socket, code, reason);
+    this.#socket = undefined;
+  }
+
+  #fail(code: ClientErrorCode, message: string, event?: unknown): void {
+    this.#owner.emit('error', { event, error: new ATPWebSocketError(code, message, { cause: event }) });
+  }
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ATPWebSocket, ATPWebSocketError, type ConnectionState } from '../index.js';
-import { connectUrl, resolveUrl } from '../websocket.js';
+import { connectUrl, resolveUrl } from '../url.js';
 import { fakeWebSocket } from './fake-socket.js';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
