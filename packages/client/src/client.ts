@@ -58,6 +58,8 @@ export class ATPWebSocket {
   #queue: string[] = [];
   #requestId = 0;
   #resumeId: number | undefined;
+  /** Subscriptions sent on this connection and not answered yet, by request id. */
+  #pending = new Map<unknown, SubscriptionEntry>();
   /** Set by `disconnect()`: the next `connect()` starts a fresh session. */
   #fresh = false;
 
@@ -203,7 +205,7 @@ export class ATPWebSocket {
     const payload = message.payload as never;
     const { type } = message;
     if (type === 'connected') this.#onConnected(payload);
-    else if (type === 'subscribed') this.#onSubscribed(payload);
+    else if (type === 'subscribed') this.#onSubscribed(message.id, payload);
     else if (type === 'pong') this.#session.observePosition(payload);
     else if (type === 'resumed') this.#onResumed(message.id, payload);
     else if (type === 'error') this.#onServerError(message as unknown as ErrorMessage);
@@ -215,7 +217,8 @@ export class ATPWebSocket {
     this.#clientId = payload.client_id;
     this.#session.beginConnection();
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
-    const entries = this.#subscriptions.list();
+    this.#pending.clear();
+    const entries = this.#subscriptions.list().filter((entry) => !entry.refused);
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
     const restored = entries.filter((entry) => entry.sent || entry.from === undefined);
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
@@ -234,7 +237,8 @@ export class ATPWebSocket {
     this.#emit('connect', { clientId: payload.client_id, resumed: resume !== undefined });
   }
 
-  #onSubscribed(payload: SubscribedMessage['payload']): void {
+  #onSubscribed(id: unknown, payload: SubscribedMessage['payload']): void {
+    this.#pending.delete(id);
     const gap = this.#session.onSubscribed(payload);
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
@@ -250,11 +254,15 @@ export class ATPWebSocket {
   #onServerError(message: ErrorMessage): void {
     const { code, message: text } = message.payload ?? {};
     this.#fail('server_error', `ATPWebSocket: server error ${code}: ${text}`, message, code);
+    const entry = this.#pending.get(message.id);
+    this.#pending.delete(message.id);
+    // A subscription the server can never accept must not spoil every later resume.
+    if (entry && (code === 'unknown_topic' || code === 'invalid_filter')) entry.refused = true;
     if (message.id === undefined || message.id !== this.#resumeId || !this.#connectedAt) return;
     // The server would not resume: subscribe afresh; its numbering restarts, so report the gap.
     this.#resumeId = undefined;
     const gap = this.#session.restart(this.#connectedAt, GapReason.UnknownPosition);
-    for (const entry of this.#subscriptions.list()) this.#sendSubscribe(entry);
+    for (const entry of this.#subscriptions.list()) if (!entry.refused) this.#sendSubscribe(entry);
     this.#emit('sequence_gap', gap);
   }
 
@@ -273,12 +281,10 @@ export class ATPWebSocket {
   #sendSubscribe(entry: SubscriptionEntry): void {
     const { topic, filter } = entry;
     const from = entry.sent ? undefined : entry.from;
+    const id = this.#nextId();
     entry.sent = true;
-    this.#sendNow({
-      type: 'subscribe',
-      id: this.#nextId(),
-      payload: from ? { topic, filter, from } : { topic, filter },
-    });
+    this.#pending.set(id, entry);
+    this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });
   }
 
   #sendUnsubscribe(removed: SubscriptionEntry[], payload: { topic: string; filter?: Filter }): void {

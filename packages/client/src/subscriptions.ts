@@ -14,6 +14,8 @@ export interface SubscriptionEntry {
   from: ReplayFrom | undefined;
   /** Whether the server has been asked for it in this session (then a reconnect restores it by `resume`). */
   sent: boolean;
+  /** The server refused it as invalid (unknown topic, bad filter): it is not sent again. */
+  refused?: boolean;
 }
 
 /** Result of {@link SubscriptionRegistry.add}. */

@@ -172,3 +172,39 @@ describe('ATPWebSocket subscriptions on the wire', () => {
     expect(fake.last().sent).toEqual([]);
   });
 });
+
+describe('subscriptions the server refuses', () => {
+  it('leaves a subscription refused as unknown_topic out of later resumes, and reports the error', async () => {
+    const fake = fakeWebSocket();
+    const ws = new ATPWebSocket({
+      url: 'ws://test/x',
+      WebSocket: fake.WebSocket,
+      pingInterval: 0,
+      retryDelay: () => 0,
+    });
+    const errors: string[] = [];
+    ws.on('error', ({ error }) => errors.push(`${error.code}/${error.serverCode}`));
+    ws.subscribe('test:progres');
+    ws.subscribe('logs');
+    void ws.connect();
+    const socket = fake.last();
+    socket.accept();
+    const [bad, good] = socket.sentOf('subscribe');
+    socket.receive({
+      type: 'error',
+      id: bad?.id,
+      payload: { code: 'unknown_topic', message: "unknown topic 'test:progres'" },
+    });
+    socket.receive({
+      type: 'subscribed',
+      id: good?.id,
+      payload: { topic: 'logs', filter: {}, epoch: 'e1', offset: 0 },
+    });
+    expect(errors).toEqual(['server_error/unknown_topic']);
+    socket.drop();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    fake.last().accept();
+    expect(fake.last().sent[0]?.payload?.subscriptions).toEqual([{ topic: 'logs', filter: {} }]);
+    ws.disconnect();
+  });
+});
