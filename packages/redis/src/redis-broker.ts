@@ -77,7 +77,9 @@ export class RedisBroker implements Broker {
     const connection: RedisOptions = {
       // Commands fail at once during an outage instead of piling up: publishing must fail loudly.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      maxRetriesPerRequest: 0,
+      // A command cut off by a dropped connection may have run: resending it could append a message twice.
+      autoResendUnfulfilledCommands: false,
       retryStrategy: backoff,
       lazyConnect: true,
     };
@@ -88,6 +90,7 @@ export class RedisBroker implements Broker {
     this.#reader = this.#command.duplicate({
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
+      autoResendUnfulfilledCommands: true,
       lazyConnect: true,
     });
     this.#keys = keysFor(options.prefix ?? 'atp:ws');

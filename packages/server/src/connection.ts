@@ -45,7 +45,15 @@ export class Connection {
   #refusedTotal = 0;
   #chain: Promise<void> = Promise.resolve();
   /** While a replay runs: live entries wait here, and pongs report this position. */
-  #paused: { queue: PreparedEntry[]; bytes: number; position: { epoch: string; offset: number } } | undefined;
+  #paused:
+    | { queue: Array<PreparedEntry | 'gap'>; bytes: number; position: { epoch: string; offset: number } }
+    | undefined;
+  /**
+   * The position a resuming client already had. This process may lag behind it
+   * (it reads the shared stream a little later): live entries up to it were
+   * delivered on the client's previous connection and are not sent again.
+   */
+  #floor: { epoch: string; offset: number } | undefined;
   #resumedOrSubscribed = false;
   #closed = false;
   #disposed = false;
@@ -69,6 +77,9 @@ export class Connection {
         nextSequence: () => {
           ctx.metrics.messagesOut.inc();
           return ++this.#sequence;
+        },
+        skipSequence: () => {
+          this.#sequence += 1;
         },
         dropped: () => ctx.metrics.drops.inc(),
         overflow: () => {
@@ -106,6 +117,8 @@ export class Connection {
   deliver(entry: PreparedEntry): void {
     if (entry === this.#lastEntry || this.#closed) return;
     this.#lastEntry = entry;
+    const floor = this.#floor;
+    if (floor && entry.offset <= floor.offset && entry.epoch === floor.epoch) return;
     const paused = this.#paused;
     if (paused) {
       paused.queue.push(entry);
@@ -117,6 +130,17 @@ export class Connection {
       return;
     }
     this.#outbox.pushData(entry);
+  }
+
+  /**
+   * The stream's epoch changed under live delivery (the shared broker lost its
+   * history): entries not yet read from the old stream are gone, so the
+   * numbering gets a hole the client reports as a gap instead of missing them silently.
+   */
+  markGap(): void {
+    if (this.#closed || this.subscriptions.size === 0) return;
+    if (this.#paused) this.#paused.queue.push('gap');
+    else this.#outbox.pushGap();
   }
 
   info(): ClientInfo {
@@ -194,7 +218,7 @@ export class Connection {
     const message = parsed.message;
     if (message.type === 'ping') {
       // Answered at once, even while a replay runs, with the position the client is safe to resume from.
-      const { epoch, offset } = this.#paused?.position ?? this.#ctx.position();
+      const { epoch, offset } = this.#paused?.position ?? this.#position();
       this.#sendControl({ type: 'pong', ...withId(message.id), payload: { epoch, offset } });
       return;
     }
@@ -250,7 +274,7 @@ export class Connection {
     }
     if (!(await this.#authorize(topic, filter, message.id)) || this.#closed) return;
     this.#resumedOrSubscribed = true;
-    const position = this.#ctx.position();
+    const position = this.#position();
     const subscription = existing ?? this.#addSubscription(key, topic, filter, position.offset);
     if (from === undefined) {
       this.#sendControl({
@@ -316,7 +340,8 @@ export class Connection {
       if (!(await this.#authorize(topic, (filter ?? {}) as Filter, message.id)) || this.#closed) return;
     }
     this.#resumedOrSubscribed = true;
-    const position = this.#ctx.position();
+    if (epoch === this.#ctx.position().epoch) this.#floor = { epoch, offset };
+    const position = this.#position();
     // The client had everything up to its offset; after an epoch change it has nothing of the new stream.
     const activeAfter = epoch === position.epoch ? offset : 0;
     const restored: ConnectionSubscription[] = [];
@@ -346,6 +371,13 @@ export class Connection {
       });
       return entries;
     });
+  }
+
+  /** The position this connection is up to date with: the hub's, or the resumed client's when the hub lags behind it. */
+  #position(): { epoch: string; offset: number } {
+    const hub = this.#ctx.position();
+    const floor = this.#floor;
+    return floor && floor.epoch === hub.epoch && floor.offset > hub.offset ? floor : hub;
   }
 
   #addSubscription(key: string, topic: string, filter: Filter, activeAfter: number): ConnectionSubscription {
@@ -407,7 +439,10 @@ export class Connection {
     }
     const paused = this.#paused;
     this.#paused = undefined;
-    for (const entry of paused?.queue ?? []) this.#outbox.pushData(entry);
+    for (const item of paused?.queue ?? []) {
+      if (item === 'gap') this.#outbox.pushGap();
+      else this.#outbox.pushData(item);
+    }
   }
 
   #sendControl(message: object): void {

@@ -207,6 +207,13 @@ export class ATPWebSocketServer {
 
   #dispatch(index: SubscriptionIndex<Connection>, batch: StreamBatch): void {
     const started = performance.now();
+    if (this.#position.epoch !== '' && batch.epoch !== this.#position.epoch) {
+      this.#logger.warn(
+        { from: this.#position.epoch, to: batch.epoch },
+        'the stream has a new epoch: marking a gap',
+      );
+      for (const connection of this.#connections.values()) connection.markGap();
+    }
     for (const entry of batch.entries) {
       const prepared = prepareEntry(batch.epoch, entry);
       this.#position = { epoch: batch.epoch, offset: entry.offset };

@@ -15,3 +15,12 @@ export type {
   Principal,
   RateLimitOptions,
 } from './types.js';
+export {
+  CloseCode,
+  type DataMessage,
+  type DataMessageType,
+  type DataPayload,
+  ErrorCode,
+  type Filter,
+  ProtocolError,
+} from '@atp/ws-protocol';

@@ -39,7 +39,10 @@ export function frameFor(entry: PreparedEntry, sequence: number): Buffer {
   return frame;
 }
 
-type Item = { kind: 'data'; entry: PreparedEntry; dropped: boolean } | { kind: 'control'; frame: string };
+type Item =
+  | { kind: 'data'; entry: PreparedEntry; dropped: boolean }
+  | { kind: 'control'; frame: string }
+  | { kind: 'gap' };
 
 /** What an {@link Outbox} writes to and how it reports. */
 export interface OutboxSink {
@@ -47,6 +50,8 @@ export interface OutboxSink {
   write(frame: Buffer | string, done: () => void): void;
   /** The next data message's sequence (called only when it is written). */
   nextSequence(): number;
+  /** Consumes one sequence number without a message: a visible hole where messages may be lost. */
+  skipSequence(): void;
   /** A superseded progress message was coalesced away. */
   dropped(): void;
   /** The hard limit was exceeded: the connection must be closed (1013). */
@@ -103,6 +108,13 @@ export class Outbox {
     this.#enqueue(item, entry.prefix.length);
   }
 
+  /** Marks a hole in the numbering after everything queued so far (history lost under the client). */
+  pushGap(): void {
+    if (this.#failed) return;
+    if (!this.waiting) this.sink.skipSequence();
+    else this.#items.push({ kind: 'gap' });
+  }
+
   pushControl(frame: string): void {
     if (this.#failed) return;
     if (!this.waiting && this.#inFlight < this.softLimit) {
@@ -153,7 +165,9 @@ export class Outbox {
   #flush(): void {
     while (this.waiting && this.#inFlight < this.softLimit && !this.#failed) {
       const item = this.#items[this.#head++] as Item;
-      if (item.kind === 'control') {
+      if (item.kind === 'gap') {
+        this.sink.skipSequence();
+      } else if (item.kind === 'control') {
         this.#queuedBytes -= item.frame.length;
         this.#write(item.frame, item.frame.length);
       } else if (!item.dropped) {

@@ -245,7 +245,15 @@ describe('hub processes sharing one Redis', () => {
         if (outcome === 'published') expected[label] = [0];
       Object.assign(expected, { 'after-b': range(50), 'after-publisher': range(50), end: [0] });
       for (const client of stays) {
-        expectExactly(client, expected);
+        // The stream Redis lost may have held messages this process had not read yet: one skipped
+        // sequence number right before the first message of the new epoch marks that possible loss.
+        const firstNew = client.data.findIndex((m) => m.epoch !== client.data[0]?.epoch);
+        expect(firstNew).toBeGreaterThan(0);
+        expect(client.problems).toEqual([`sequence ${firstNew + 2}, expected ${firstNew + 1}`]);
+        expect(byLabel(client.texts())).toEqual(expected);
+        expect(client.data.map((m) => m.sequence)).toEqual(
+          client.data.map((_, i) => (i < firstNew ? i + 1 : i + 2)),
+        );
         expect(client.closes).toEqual([]);
         expect(new Set(client.data.slice(50).map((m) => m.epoch))).not.toContain(left.epoch);
       }
