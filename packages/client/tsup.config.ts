@@ -30,7 +30,8 @@ export const tsupConfig = defineConfig([
     terserOptions: { compress: { passes: 2, pure_getters: true }, ecma: 2020 },
     clean: ['browser.*'],
     tsconfig: 'tsconfig.build.json',
-    sourcemap: true,
+    // No sourcemap: the server serves this file alone, so a map URL would only 404.
+    sourcemap: false,
     target: 'es2022',
     platform: 'browser',
     // The browser build swaps eventemitter3 for the tested subset in src/mini-emitter.ts (1 KB gzipped less).

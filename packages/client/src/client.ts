@@ -220,7 +220,7 @@ export class ATPWebSocket {
     this.#pending.clear();
     const entries = this.#subscriptions.list().filter((entry) => !entry.refused);
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
-    const restored = entries.filter((entry) => entry.sent || entry.from === undefined);
+    const restored = entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined);
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
     if (resume) {
       this.#resumeId = this.#nextId();
@@ -238,8 +238,8 @@ export class ATPWebSocket {
   }
 
   #onSubscribed(id: unknown, payload: SubscribedMessage['payload']): void {
+    const gap = this.#session.onSubscribed(payload, this.#pending.get(id));
     this.#pending.delete(id);
-    const gap = this.#session.onSubscribed(payload);
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
     if (gap) this.#emit('sequence_gap', { ...gap, subscription });
@@ -280,7 +280,7 @@ export class ATPWebSocket {
 
   #sendSubscribe(entry: SubscriptionEntry): void {
     const { topic, filter } = entry;
-    const from = entry.sent ? undefined : entry.from;
+    const from = entry.sent ? undefined : (entry.resumeFrom ?? entry.from);
     const id = this.#nextId();
     entry.sent = true;
     this.#pending.set(id, entry);

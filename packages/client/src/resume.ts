@@ -1,5 +1,6 @@
 import { GapReason } from '@atp/ws-protocol';
 import type { ResumedMessage, ResumeMessage, StreamPosition, SubscribedMessage } from '@atp/ws-protocol';
+import type { SubscriptionEntry } from './subscriptions.js';
 
 /** Payload of the `sequence_gap` event: data messages `expected` … `received - 1` were not delivered. */
 export interface SequenceGap {
@@ -32,12 +33,17 @@ function isAfter(next: StreamPosition, current: StreamPosition | undefined): boo
  * message (each carries `epoch` + `offset`), never moving back within an epoch,
  * and not from control messages while a replay is still arriving (the replay's
  * own data messages move it forward instead).
+ *
+ * A `from` replay cut short by a disconnect cannot be resumed from the
+ * connection's position (its history is older than that): the subscription
+ * remembers the position of its last replayed message and asks again from there.
  */
 export class SessionTracker {
   #last = 0;
   #expected = 1;
   #position: StreamPosition | undefined;
-  #pendingReplay = 0;
+  /** Replays announced on this connection and how many of their messages are still to come, in arrival order. */
+  #replays: Array<{ entry: SubscriptionEntry | undefined; left: number }> = [];
   /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
   #base = 0;
 
@@ -56,13 +62,18 @@ export class SessionTracker {
     this.#last = 0;
     this.#expected = 1;
     this.#position = undefined;
-    this.#pendingReplay = 0;
+    this.#replays = [];
     this.#base = 0;
   }
 
-  /** Called when a new connection starts: replay counts and numbering of the old one are void. */
+  /**
+   * Called when a new connection starts: replay counts and numbering of the old one
+   * are void; a subscription whose `from` replay was cut short is marked unsent, so it
+   * is subscribed again from its last replayed message rather than resumed.
+   */
   beginConnection(): void {
-    this.#pendingReplay = 0;
+    for (const { entry } of this.#replays) if (entry) entry.sent = false;
+    this.#replays = [];
     this.#base = 0;
   }
 
@@ -75,21 +86,21 @@ export class SessionTracker {
     const expected = this.#last + 1;
     this.#base = expected;
     this.#expected = expected + 1;
-    this.#pendingReplay = 0;
+    this.#replays = [];
     this.#position = { epoch: position.epoch, offset: position.offset };
     return { expected, received: expected + 1, reason };
   }
 
   /** Records the position carried by `connected`, `subscribed` or `pong`. */
   observePosition(position: StreamPosition): void {
-    if (this.#pendingReplay > 0) return;
+    if (this.#replays.length > 0) return;
     if (isAfter(position, this.#position))
       this.#position = { epoch: position.epoch, offset: position.offset };
   }
 
-  /** Announces that `count` replayed data messages follow (from `resumed` or `subscribed.history`). */
-  expectReplay(count: number): void {
-    this.#pendingReplay += count;
+  /** Announces that `count` replayed data messages follow (from `resumed`, or `subscribed.history` of `entry`). */
+  expectReplay(count: number, entry?: SubscriptionEntry): void {
+    if (count > 0) this.#replays.push({ entry, left: count });
   }
 
   /** The `resume` payload for a reconnect, or `undefined` when the session has no position yet. */
@@ -105,9 +116,9 @@ export class SessionTracker {
    * position (the head) counts only after that replay. Returns the gap to report
    * when that history was no longer complete (`expected` = `received` = the next sequence).
    */
-  onSubscribed(payload: SubscribedMessage['payload']): SequenceGap | undefined {
+  onSubscribed(payload: SubscribedMessage['payload'], entry?: SubscriptionEntry): SequenceGap | undefined {
     const history = payload.history;
-    if (history) this.expectReplay(history.replayed);
+    if (history) this.expectReplay(history.replayed, entry);
     this.observePosition(payload);
     if (!history || history.complete) return undefined;
     const expected = this.#last + 1;
@@ -131,7 +142,11 @@ export class SessionTracker {
   onData(wireSequence: number, position: StreamPosition): DataVerdict & { sequence: number } {
     const sequence = wireSequence + this.#base;
     if (sequence <= this.#last) return { deliver: false, sequence };
-    if (this.#pendingReplay > 0) this.#pendingReplay -= 1;
+    const replay = this.#replays[0];
+    if (replay) {
+      if (replay.entry) replay.entry.resumeFrom = { epoch: position.epoch, offset: position.offset };
+      if (--replay.left === 0) this.#replays.shift();
+    }
     const expected = this.#expected;
     this.#last = sequence;
     this.#expected = sequence + 1;

@@ -14,6 +14,8 @@ export interface SubscriptionEntry {
   from: ReplayFrom | undefined;
   /** Whether the server has been asked for it in this session (then a reconnect restores it by `resume`). */
   sent: boolean;
+  /** After a `from` replay cut short by a disconnect: the position of its last replayed message. */
+  resumeFrom?: ReplayFrom;
   /** The server refused it as invalid (unknown topic, bad filter): it is not sent again. */
   refused?: boolean;
 }
@@ -80,7 +82,10 @@ export class SubscriptionRegistry {
 
   /** Forgets which subscriptions were sent, for a fresh session (their `from` applies again). */
   resetSent(): void {
-    for (const entry of this.#entries.values()) entry.sent = false;
+    for (const entry of this.#entries.values()) {
+      entry.sent = false;
+      entry.resumeFrom = undefined;
+    }
   }
 
   /** How many distinct subscriptions are wanted. */

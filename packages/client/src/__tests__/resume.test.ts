@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import {
   confirmed,
   consecutive,
@@ -109,5 +110,40 @@ describe('resume against the real hub', () => {
       32,
     ]);
     expect(consecutive(rec.sequences())).toBe(true);
+  });
+
+  it("continues a from: 'start' replay cut short by a disconnect from its last replayed message", async () => {
+    // A small outbound buffer paces the replay, so the cut lands in the middle of it.
+    const { hub, url } = await startHub({ softBufferedBytes: 1024, maxBufferedBytes: 1 << 20 });
+    await publishRange(hub, 1, 2000, 7);
+    const sockets: WebSocket[] = [];
+    class TrackedWebSocket extends WebSocket {
+      constructor(address: string) {
+        super(address);
+        sockets.push(this);
+      }
+    }
+    const ws = newClient(url, { WebSocket: TrackedWebSocket as never });
+    const rec = record(ws);
+    let cut = false;
+    ws.on('test_progress', () => {
+      if (!cut && rec.data.length >= 50) {
+        cut = true;
+        sockets[0]?.terminate();
+      }
+    });
+    ws.subscribe('test:progress', { suite_execution_id: 7 }, { from: 'start' });
+    await ws.connect();
+    await until(() => cut, 'the cut');
+    await next(ws, 'connect');
+    await publishRange(hub, 2001, 2010, 7);
+    await rec.waitForData(2010);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(rec.disconnects).toHaveLength(1);
+    expect(rec.data.map((d) => d.payload.test_execution_id)).toEqual(
+      Array.from({ length: 2010 }, (_, i) => i + 1),
+    );
+    expect(consecutive(rec.sequences())).toBe(true);
+    expect(rec.gaps).toEqual([]);
   });
 });
