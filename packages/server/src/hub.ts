@@ -306,8 +306,12 @@ export class ATPWebSocketServer {
         return refuse(403, 'client_id belongs to another principal');
       }
       if (this.#closing || socket.destroyed) return refuse(503, 'server is shutting down');
-      accepted = true;
-      this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, clientId, principal, ip));
+      // ws calls back synchronously, and only once the handshake is complete: an upgrade it refuses
+      // itself (invalid Sec-WebSocket-Key, a socket half-closed meanwhile) must give its slot back.
+      this.#wss.handleUpgrade(request, socket, head, (ws) => {
+        accepted = true;
+        this.#accept(ws, clientId, principal, ip);
+      });
     } catch (error) {
       this.#logger.error({ err: error }, 'authenticating the upgrade failed');
       refuse(error instanceof BrokerUnavailableError ? 503 : 500, 'authentication failed');
