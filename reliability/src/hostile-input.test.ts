@@ -280,7 +280,7 @@ describe('connection slots under broken handshakes', () => {
     const after = await upgrade(url);
     figure('hostile-broken-handshakes', {
       refused_by_ws: answers.filter((a) => /^HTTP\/1\.1 400/.test(a)).length,
-      then: after.status,
+      next_upgrade: after.status,
     });
     expect(answers.every((a) => /^HTTP\/1\.1 400/.test(a))).toBe(true);
     expect(after.status).toBe(101);
