@@ -125,9 +125,7 @@ export class ATPWebSocket {
   disconnect(): void {
     this.#fresh = true;
     this.#queue = [];
-    this.#socket.close(
-      new ATPWebSocketError('disconnected', 'ATPWebSocket: disconnect() called before connected'),
-    );
+    this.#socket.close(new ATPWebSocketError('disconnected', 'disconnect() called before connected'));
   }
 
   /**
@@ -187,7 +185,7 @@ export class ATPWebSocket {
     }
     if (this.#queue.push(frame) > this.#maxQueued) {
       this.#queue.shift();
-      this.#fail('queue_overflow', 'ATPWebSocket: send queue full, dropped the oldest message');
+      this.#fail('queue_overflow', 'send queue full, dropped the oldest message');
     }
   }
 
@@ -199,7 +197,7 @@ export class ATPWebSocket {
     try {
       message = JSON.parse(String(data));
     } catch (cause) {
-      this.#fail('invalid_frame', 'ATPWebSocket: a frame was not JSON', cause);
+      this.#fail('invalid_frame', 'a frame was not JSON', cause);
       return;
     }
     const payload = message.payload as never;
@@ -253,7 +251,7 @@ export class ATPWebSocket {
 
   #onServerError(message: ErrorMessage): void {
     const { code, message: text } = message.payload ?? {};
-    this.#fail('server_error', `ATPWebSocket: server error ${code}: ${text}`, message, code);
+    this.#fail('server_error', `server error ${code}: ${text}`, message, code);
     const entry = this.#pending.get(message.id);
     this.#pending.delete(message.id);
     // A subscription the server can never accept must not spoil every later resume.

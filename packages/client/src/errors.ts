@@ -31,24 +31,24 @@ export type ClientErrorCode =
 
 /**
  * The one error class of the client: a string `code` to switch on, a message
- * a person can act on, and the underlying `cause` when there is one.
+ * a person can act on (prefixed `ATPWebSocket: `), and the underlying `cause` when there is one.
  */
 export class ATPWebSocketError extends Error {
   override readonly name = 'ATPWebSocketError';
   readonly code: ClientErrorCode;
   /** For `server_error`: the protocol's error code (`unknown_topic`, `forbidden`, …). */
-  readonly serverCode?: ErrorCode;
+  readonly serverCode: ErrorCode | undefined;
   /** For `refused`: the HTTP status or close code that refused the connection. */
-  readonly status?: number;
+  readonly status: number | undefined;
 
   constructor(
     code: ClientErrorCode,
     message: string,
     options: { cause?: unknown; serverCode?: ErrorCode; status?: number } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(`ATPWebSocket: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    if (options.serverCode !== undefined) this.serverCode = options.serverCode;
-    if (options.status !== undefined) this.status = options.status;
+    this.serverCode = options.serverCode;
+    this.status = options.status;
   }
 }

@@ -23,10 +23,7 @@ export class EventEmitter<Events extends object = Record<string, (...args: never
 
   /** Removes every registration of `fn` for `event`, or every listener of `event` without `fn`. */
   off<E extends keyof Events>(event: E, fn?: Events[E]): this {
-    const kept = fn ? (this.#events.get(event) ?? []).filter((l) => l.fn !== fn) : [];
-    if (kept.length) this.#events.set(event, kept);
-    else this.#events.delete(event);
-    return this;
+    return this.#keep(event, (l) => fn !== undefined && l.fn !== fn);
   }
 
   /** Calls the listeners of `event` with `args`; returns whether there were any. */
@@ -34,7 +31,7 @@ export class EventEmitter<Events extends object = Record<string, (...args: never
     const listeners = this.#events.get(event);
     if (!listeners) return false;
     for (const listener of listeners) {
-      if (listener.once) this.#remove(event, listener);
+      if (listener.once) this.#keep(event, (l) => l !== listener);
       (listener.fn as (...args: unknown[]) => void)(...args);
     }
     return true;
@@ -46,9 +43,10 @@ export class EventEmitter<Events extends object = Record<string, (...args: never
     return this;
   }
 
-  #remove(event: keyof Events, listener: Listener): void {
-    const kept = (this.#events.get(event) ?? []).filter((l) => l !== listener);
+  #keep(event: keyof Events, keep: (listener: Listener) => boolean): this {
+    const kept = (this.#events.get(event) ?? []).filter(keep);
     if (kept.length) this.#events.set(event, kept);
     else this.#events.delete(event);
+    return this;
   }
 }

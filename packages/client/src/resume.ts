@@ -14,11 +14,14 @@ export interface SequenceGap {
 
 /** What {@link SessionTracker.onData} decided about one data message. */
 export interface DataVerdict {
-  /** False for a duplicate (its sequence was already delivered): drop it. */
+  /** False for a duplicate (its sequence, or its stream offset, was already delivered): drop it. */
   readonly deliver: boolean;
   /** A hole before this message, to report. */
   readonly gap?: SequenceGap;
 }
+
+/** How many recently delivered offsets are remembered to drop a message delivered twice under two sequences. */
+export const DEDUPE_WINDOW = 10_000;
 
 function isAfter(next: StreamPosition, current: StreamPosition | undefined): boolean {
   return current === undefined || next.epoch !== current.epoch || next.offset > current.offset;
@@ -44,17 +47,15 @@ export class SessionTracker {
   #position: StreamPosition | undefined;
   /** Replays announced on this connection and how many of their messages are still to come, in arrival order. */
   #replays: Array<{ entry: SubscriptionEntry | undefined; left: number }> = [];
+  /** Offsets delivered recently (of `#seenEpoch`, at most {@link DEDUPE_WINDOW}, oldest dropped first). */
+  #seen = new Set<number>();
+  #seenEpoch = '';
   /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
   #base = 0;
 
   /** The last delivered sequence (0 before any). */
   get lastSequence(): number {
     return this.#last;
-  }
-
-  /** The position to resume from, once the session has one. */
-  get position(): StreamPosition | undefined {
-    return this.#position;
   }
 
   /** Forgets everything: the next connection is a fresh session. */
@@ -64,6 +65,7 @@ export class SessionTracker {
     this.#position = undefined;
     this.#replays = [];
     this.#base = 0;
+    this.#seen.clear();
   }
 
   /**
@@ -152,7 +154,16 @@ export class SessionTracker {
     this.#expected = sequence + 1;
     if (isAfter(position, this.#position))
       this.#position = { epoch: position.epoch, offset: position.offset };
-    if (sequence === expected) return { deliver: true, sequence };
-    return { deliver: true, sequence, gap: { expected, received: sequence, reason: GapReason.SequenceHole } };
+    // A stream offset is one published message: seen twice (a replay overlapping what an earlier
+    // connection already got through another subscription), it is dropped, its sequence consumed.
+    if (position.epoch !== this.#seenEpoch) {
+      this.#seen.clear();
+      this.#seenEpoch = position.epoch;
+    }
+    const deliver = !this.#seen.has(position.offset);
+    this.#seen.add(position.offset);
+    if (this.#seen.size > DEDUPE_WINDOW) this.#seen.delete(this.#seen.values().next().value as number);
+    if (sequence === expected) return { deliver, sequence };
+    return { deliver, sequence, gap: { expected, received: sequence, reason: GapReason.SequenceHole } };
   }
 }

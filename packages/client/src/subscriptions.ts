@@ -87,9 +87,4 @@ export class SubscriptionRegistry {
       entry.resumeFrom = undefined;
     }
   }
-
-  /** How many distinct subscriptions are wanted. */
-  get size(): number {
-    return this.#entries.size;
-  }
 }

@@ -17,7 +17,7 @@ export function resolveUrl(
 ): string {
   if (url !== undefined && /^wss?:\/\//i.test(url)) return url;
   if (!location) {
-    throw new ATPWebSocketError('invalid_url', 'ATPWebSocket: no url option and no location');
+    throw new ATPWebSocketError('invalid_url', 'no url option and no location');
   }
   const resolved = new URL(url ?? WS_PATH, location.href);
   resolved.protocol = resolved.protocol === 'https:' || resolved.protocol === 'wss:' ? 'wss:' : 'ws:';

@@ -53,7 +53,7 @@ export function resolveWebSocket(option: WebSocketConstructor | undefined): WebS
   if (typeof ctor !== 'function') {
     throw new ATPWebSocketError(
       'no_websocket',
-      "ATPWebSocket: no global WebSocket; on Node 20 pass { WebSocket } from 'ws'",
+      "no global WebSocket; on Node 20 pass { WebSocket } from 'ws'",
     );
   }
   return ctor;
@@ -160,7 +160,7 @@ export class ReconnectingSocket {
       socket.send(frame);
       return true;
     } catch (cause) {
-      this.#fail('socket_error', 'ATPWebSocket: send failed', cause);
+      this.#fail('socket_error', 'send failed', cause);
       return false;
     }
   }
@@ -196,7 +196,7 @@ export class ReconnectingSocket {
       (value) => generation === this.#generation && this.#dial(generation, value ?? undefined),
       (cause) => {
         if (generation !== this.#generation) return;
-        this.#fail('token_failed', 'ATPWebSocket: the token function failed', cause);
+        this.#fail('token_failed', 'the token function failed', cause);
         this.#retry();
       },
     );
@@ -223,7 +223,7 @@ export class ReconnectingSocket {
     socket.onerror = (event) => {
       if (socket !== this.#socket) return;
       this.#socketError = event;
-      this.#fail('socket_error', 'ATPWebSocket: socket error', event);
+      this.#fail('socket_error', 'socket error', event);
     };
     socket.onclose = (event) => socket === this.#socket && this.#onClose(event.code, event.reason);
     this.#connectTimer = setTimeout(
@@ -247,7 +247,7 @@ export class ReconnectingSocket {
       return;
     }
     const what = status ? `HTTP ${status}` : `close ${code} ${reason}`;
-    const error = new ATPWebSocketError('refused', `ATPWebSocket: connection refused: ${what}`, {
+    const error = new ATPWebSocketError('refused', `connection refused: ${what}`, {
       status: status ?? code,
     });
     this.#owner.emit('error', { event: this.#socketError ?? { code, reason }, error });
@@ -258,14 +258,11 @@ export class ReconnectingSocket {
     const attempts = this.#attempts;
     const max = this.#options.maxReconnectAttempts;
     if (!this.#options.autoReconnect) {
-      this.#finish(new ATPWebSocketError('connect_failed', 'ATPWebSocket: connection closed'));
+      this.#finish(new ATPWebSocketError('connect_failed', 'connection closed'));
       return;
     }
     if (max != null && attempts >= max) {
-      const error = new ATPWebSocketError(
-        'reconnect_failed',
-        `ATPWebSocket: gave up after ${attempts} attempts`,
-      );
+      const error = new ATPWebSocketError('reconnect_failed', `gave up after ${attempts} attempts`);
       this.#finish(error, () => this.#owner.emit('reconnect_failed', { attempts }));
       return;
     }
@@ -290,7 +287,7 @@ export class ReconnectingSocket {
 
   /** Gives up on a socket that stopped answering, without waiting for a closing handshake. */
   #drop(code: ClientErrorCode, message: string): void {
-    this.#fail(code, `ATPWebSocket: ${message}`);
+    this.#fail(code, message);
     this.#onClose(1006, message);
   }
 

@@ -209,9 +209,9 @@ describe('SessionTracker', () => {
     const session = new SessionTracker();
     session.observePosition({ epoch: 'a', offset: 10 });
     session.observePosition({ epoch: 'a', offset: 4 });
-    expect(session.position).toEqual({ epoch: 'a', offset: 10 });
+    expect(session.resumePayload([])).toMatchObject({ epoch: 'a', offset: 10 });
     session.observePosition({ epoch: 'b', offset: 1 });
-    expect(session.position).toEqual({ epoch: 'b', offset: 1 });
+    expect(session.resumePayload([])).toMatchObject({ epoch: 'b', offset: 1 });
   });
 
   it('shifts a restarted server numbering past a one-number gap instead of dropping it as duplicates', () => {
@@ -230,5 +230,14 @@ describe('SessionTracker', () => {
     });
     expect(gap).toEqual({ expected: 3, received: 4, reason: 'sequence_hole' });
     expect(session.onData(1, { epoch: 'a', offset: 3 })).toEqual({ deliver: true, sequence: 4 });
+  });
+
+  it('drops a message whose stream offset was already delivered under another sequence, consuming the sequence', () => {
+    const session = new SessionTracker();
+    expect(session.onData(1, { epoch: 'a', offset: 5 })).toEqual({ deliver: true, sequence: 1 });
+    expect(session.onData(2, { epoch: 'a', offset: 6 })).toEqual({ deliver: true, sequence: 2 });
+    expect(session.onData(3, { epoch: 'a', offset: 5 })).toEqual({ deliver: false, sequence: 3 });
+    expect(session.onData(4, { epoch: 'a', offset: 7 })).toEqual({ deliver: true, sequence: 4 });
+    expect(session.onData(5, { epoch: 'b', offset: 5 })).toEqual({ deliver: true, sequence: 5 });
   });
 });

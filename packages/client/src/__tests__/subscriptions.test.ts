@@ -22,12 +22,12 @@ describe('SubscriptionRegistry', () => {
     const b = registry.add('logs', { level: ['info', 'error'], suite_execution_id: 1 });
     expect(a.created).toBe(true);
     expect(b.created).toBe(false);
-    expect(registry.size).toBe(1);
+    expect(registry.list().length).toBe(1);
     expect(registry.list()[0]?.refs).toBe(2);
     expect(a.release()).toBeUndefined();
     expect(a.release()).toBeUndefined();
     expect(b.release()?.topic).toBe('logs');
-    expect(registry.size).toBe(0);
+    expect(registry.list().length).toBe(0);
   });
 
   it('treats no filter and {} as the same subscription, and one-element arrays as their value', () => {
@@ -36,7 +36,7 @@ describe('SubscriptionRegistry', () => {
     expect(registry.add('test:progress', {}).created).toBe(false);
     registry.add('test:progress', { suite_execution_id: [5] });
     expect(registry.add('test:progress', { suite_execution_id: 5 }).created).toBe(false);
-    expect(registry.size).toBe(2);
+    expect(registry.list().length).toBe(2);
   });
 
   it('makes an old release a no-op once unsubscribe removed the entry, even if it was re-created', () => {
