@@ -266,8 +266,8 @@ export class ATPWebSocket {
 
   #onData(message: DataFrame): void {
     const verdict = this.#session.onData(message.sequence, message);
-    if (!verdict.deliver) return;
     if (verdict.gap) this.#emit('sequence_gap', verdict.gap);
+    if (!verdict.deliver) return;
     const { type, epoch, offset } = message;
     const meta = { sequence: verdict.sequence, type, epoch, offset } as MessageMeta;
     if (!RESERVED.has(type)) this.#emit(type as 'test_progress', message.payload as never, meta as never);
