@@ -1,28 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
-
-// The protocol's zod-free modules (codes, filters, topics, version) are bundled from its
-// sources; with its `"sideEffects": false` the zod schemas never reach the output.
-const zodFree = {
-  noExternal: ['@atp/ws-protocol'],
-  esbuildOptions(options: { conditions?: string[] }) {
-    options.conditions = ['@atp/source'];
-  },
-};
+import { libraryBuild, zodFreeProtocol } from '../../tsup.base.js';
 
 export const tsupConfig = defineConfig([
   {
-    ...zodFree,
+    ...libraryBuild,
+    ...zodFreeProtocol,
     entry: ['src/index.ts'],
-    format: ['esm', 'cjs'],
-    dts: true,
-    tsconfig: 'tsconfig.build.json',
     clean: ['index.*'],
-    sourcemap: true,
-    target: 'es2022',
   },
   {
-    ...zodFree,
+    ...zodFreeProtocol,
     entry: { browser: 'src/browser.ts' },
     format: ['iife'],
     // terser drops the protocol's unused description tables that esbuild keeps.
