@@ -16,7 +16,7 @@ import {
   type UnsubscribeMessage,
 } from '@atp/ws-protocol';
 import { WebSocket } from 'ws';
-import type { HistoryRead } from './broker.js';
+import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
 import { Outbox, type PreparedEntry, prepareEntry } from './outbound.js';
 import type { IndexedSubscription } from './subscription-index.js';
@@ -396,16 +396,16 @@ export class Connection {
     through: number,
     wanted: (message: DataMessage) => boolean,
     except?: ConnectionSubscription,
-  ): PreparedEntry[] {
+  ): StreamEntry[] {
     const others = [...this.subscriptions.values()].filter((s) => s !== except);
-    const out: PreparedEntry[] = [];
+    const out: StreamEntry[] = [];
     for (const entry of history.entries) {
       if (entry.offset > through) break;
       if (!wanted(entry.message)) continue;
       const alreadySent =
         except !== undefined &&
         others.some((s) => s.activeAfter < entry.offset && matchesSubscription(entry.message, s));
-      if (!alreadySent) out.push(prepareEntry(history.epoch, entry));
+      if (!alreadySent) out.push(entry);
     }
     return out;
   }
@@ -414,11 +414,13 @@ export class Connection {
    * Reads history from `from`, lets `select` pick (and acknowledge) what to
    * send, sends it paced by the outbound buffer, then the live entries that
    * arrived meanwhile: so the client sees history before live, in order, once.
+   * Entries are framed one by one as the buffer drains, so a replay holds at
+   * most its outbound buffer, not a copy of the history.
    */
   async #replay(
     from: ReplayFrom,
     safePosition: { epoch: string; offset: number },
-    select: (history: HistoryRead) => PreparedEntry[],
+    select: (history: HistoryRead) => readonly StreamEntry[],
   ): Promise<void> {
     this.#paused = { queue: [], bytes: 0, position: safePosition };
     let history: HistoryRead;
@@ -435,7 +437,7 @@ export class Connection {
     for (const entry of entries) {
       if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
       if (this.#closed) return;
-      this.#outbox.pushData(entry);
+      this.#outbox.pushData(prepareEntry(history.epoch, entry));
     }
     const paused = this.#paused;
     this.#paused = undefined;
