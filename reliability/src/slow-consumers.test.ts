@@ -223,3 +223,57 @@ describe('slow and stuck consumers', () => {
     expect(server.unhandled).toEqual([]);
   });
 });
+
+describe('replays to slow clients', () => {
+  it('keeps the memory of many simultaneous replays bounded by the outbound limits, not by the history size', async () => {
+    const REPLAYERS = 20;
+    const HISTORY = 2500;
+    const server = await ServerProcess.start({
+      brokerOptions: { kind: 'memory' },
+      hubOptions: { softBufferedBytes: SOFT, maxBufferedBytes: HARD },
+    });
+    disposer.add(() => server.kill());
+    for (let k = 1; k <= HISTORY; k += 250) {
+      await server.publish(Array.from({ length: 250 }, (_, i) => log(1, `${k + i} ${TEXT}`)));
+    }
+    const before = await server.stats();
+    const replayers = await Promise.all(
+      Array.from({ length: REPLAYERS }, async (_, i) => {
+        const ws = new WebSocket(server.url, { localAddress: LOCAL_ADDRESSES[i % LOCAL_ADDRESSES.length] });
+        disposer.add(() => ws.terminate());
+        const state = { ws, received: [] as number[] };
+        ws.on('message', (data) => {
+          const message = JSON.parse(String(data));
+          if (message.sequence !== undefined)
+            state.received.push(Number(message.payload.message.split(' ', 1)[0]));
+        });
+        await new Promise((resolve) => ws.once('open', resolve));
+        // Asks for the whole history, then reads nothing for a while.
+        ws.send(JSON.stringify({ type: 'subscribe', payload: { topic: 'logs', from: 'start' } }));
+        ws.pause();
+        return state;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const during = await server.stats();
+    for (const r of replayers) r.ws.resume();
+    await until(
+      () => replayers.every((r) => r.received.length === HISTORY),
+      'every replay to complete',
+      60_000,
+    );
+    const growth =
+      during.memory.heapUsed + during.memory.external - (before.memory.heapUsed + before.memory.external);
+    const historyBytes = HISTORY * (TEXT.length + 200);
+    figure('slow-replays', {
+      replayers: REPLAYERS,
+      history_mib: historyBytes / MiB,
+      server_mem_growth_mib: growth / MiB,
+      limit_mib: (REPLAYERS * HARD) / MiB,
+    });
+    for (const r of replayers) expect(r.received).toEqual(Array.from({ length: HISTORY }, (_, i) => i + 1));
+    // Each replay holds at most its outbound buffer: far less than one copy of the history per client.
+    expect(growth).toBeLessThan(REPLAYERS * HARD + 16 * MiB);
+    expect(server.unhandled).toEqual([]);
+  });
+});
