@@ -70,6 +70,7 @@ export class Connection {
     this.#bucket = new TokenBucket(options.rateLimit.messagesPerSecond, options.rateLimit.burst);
     this.#outbox = new Outbox(
       {
+        ws,
         write: (frame, done) => {
           if (this.ws.readyState !== WebSocket.OPEN) return done();
           this.ws.send(frame, { binary: false }, done);
