@@ -127,7 +127,9 @@ describe('hostile input against a real server', () => {
     });
     expect(code).toBe(CloseCode.PolicyViolation);
     expect(subscribed).toBeLessThanOrEqual(100);
-    expect(rateLimited).toBe(1); // one error per run of refusals: a flood is not answered frame for frame
+    // One error per run of refusals (a token refilled mid-flood starts a new run): not one per frame.
+    expect(rateLimited).toBeGreaterThanOrEqual(1);
+    expect(rateLimited).toBeLessThan(10);
     await until(async () => (await hub.clients()).length === 0, 'the flooder to be forgotten');
     await stillServes(hub, url);
   });

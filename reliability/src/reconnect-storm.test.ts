@@ -27,11 +27,11 @@ const round = (n: number) =>
 async function stormAfterRestart(
   brokerOptions: ChildBrokerOptions,
   whileDown: () => Promise<void> = async () => {},
-  { count = CLIENTS, jitter = 'full' as number | 'full' } = {},
+  { count = CLIENTS, jitter = 'full' as number | 'full', window = WINDOW } = {},
 ): Promise<{ clients: StormClient[]; server: ServerProcess; restartedAt: number; downMs: number }> {
   let server = await ServerProcess.start({ brokerOptions, hubOptions: { maxConnectionsPerIp: 1000 } });
   disposer.add(() => server.kill());
-  const clients = stormClients(count, server.url, SUITES, { reconnectInterval: WINDOW, jitter });
+  const clients = stormClients(count, server.url, SUITES, { reconnectInterval: window, jitter });
   await connectAll(clients);
   await until(
     async () => (await server.clients()).filter((c) => c.subscriptions.length === 1).length === count,
@@ -50,7 +50,7 @@ async function stormAfterRestart(
   await until(
     () => clients.every((c) => c.connects.length === 2),
     'every client to reconnect',
-    WINDOW * 4 + 20_000,
+    window * 4 + 20_000,
   );
   return { clients, server, restartedAt, downMs: restartedAt - stoppedAt };
 }
@@ -66,10 +66,12 @@ function reportSpread(scenario: string, clients: StormClient[], restartedAt: num
     back_p50_ms: spread.p50,
     back_p90_ms: spread.p90,
     busiest_100ms_share: spread.busiest100ms,
+    busiest_300ms_share: spread.busiest300ms,
   });
-  // Spread over the window, not one burst: no 100 ms holds more than a fifth of the clients
-  // (uniform jitter would put 5% in each), and the middle 80% take at least 40% of the window.
-  expect(spread.busiest100ms).toBeLessThan(0.2);
+  // Spread over the window, not one burst: no 300 ms span holds more than a third of the clients (a
+  // new process's listen backlog is accepted at once, so some bunching remains), and the middle 80%
+  // take at least 40% of the window. Without jitter, more than 40% come back within 300 ms (below).
+  expect(spread.busiest300ms).toBeLessThan(0.35);
   expect(spread.p90 - spread.p10).toBeGreaterThan(WINDOW * 0.4);
 }
 
@@ -96,18 +98,25 @@ describe('reconnect storm', () => {
   });
 
   it('comes back in one burst without jitter (the control that shows the spread above is the jitter)', async () => {
+    // A first retry late enough for the new process to be up: without jitter they all fire at once.
+    const window = 5000;
     const { clients, restartedAt } = await stormAfterRestart({ kind: 'memory' }, async () => {}, {
       count: 1000,
       jitter: 0,
+      window,
     });
     const spread = spreadOf(clients.map((c) => (c.connects[1]?.at ?? Number.NaN) - restartedAt));
     figure('reconnect-storm-no-jitter', {
       clients: 1000,
+      first_retry_ms: window,
       back_p10_ms: spread.p10,
       back_p90_ms: spread.p90,
       busiest_100ms_share: spread.busiest100ms,
+      busiest_300ms_share: spread.busiest300ms,
     });
-    expect(spread.p90 - spread.p10).toBeLessThan(WINDOW * 0.4);
+    // Most arrive in one rush: those beyond the listen backlog wait for a SYN retransmit (1 s, 3 s),
+    // which is the thundering herd that jitter avoids.
+    expect(spread.busiest300ms).toBeGreaterThan(0.4);
   });
 });
 

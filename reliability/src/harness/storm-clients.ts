@@ -61,22 +61,29 @@ export async function connectAll(clients: readonly StormClient[], wave = 250): P
   }
 }
 
-/** How reconnect times (ms after the restart) spread: percentiles and the busiest 100 ms. */
+/** How reconnect times (ms after the restart) spread: percentiles, the busiest 100 ms bucket, the busiest 300 ms span. */
 export function spreadOf(times: readonly number[]): {
   p10: number;
   p50: number;
   p90: number;
   busiest100ms: number;
+  busiest300ms: number;
 } {
   const sorted = [...times].sort((a, b) => a - b);
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
   const buckets = new Map<number, number>();
   for (const time of sorted)
     buckets.set(Math.floor(time / 100), (buckets.get(Math.floor(time / 100)) ?? 0) + 1);
+  let most = 0;
+  for (let start = 0, end = 0; start < sorted.length; start++) {
+    while (end < sorted.length && (sorted[end] as number) - (sorted[start] as number) <= 300) end++;
+    most = Math.max(most, end - start);
+  }
   return {
     p10: at(0.1),
     p50: at(0.5),
     p90: at(0.9),
     busiest100ms: Math.max(...buckets.values()) / times.length,
+    busiest300ms: most / times.length,
   };
 }
