@@ -5,7 +5,12 @@ import { defineConfig } from 'vitest/config';
 export const vitestConfig = defineConfig({
   resolve: { conditions: ['@atp/source'] },
   ssr: { resolve: { conditions: ['@atp/source'] } },
-  test: { include: ['src/**/*.test.ts'] },
+  test: {
+    // src: unit and server tests; e2e: the built page in headless Chromium (needs `pnpm build`).
+    include: ['src/**/*.test.ts', 'e2e/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
 });
 
 export default vitestConfig;

@@ -8,6 +8,7 @@ import express, { type Express } from 'express';
 import { type DashboardConfig, loadConfig } from './config.js';
 import { ExecutionStore } from './executions.js';
 import { createExecutionsRouter } from './executions-router.js';
+import { createStaticRouter } from './static-router.js';
 import { silentLogger } from './logger.js';
 import { SimulatedRunner, type SimulatedRunnerOptions } from './runner.js';
 
@@ -23,8 +24,10 @@ export interface DashboardServerOptions {
   runner?: Partial<Omit<SimulatedRunnerOptions, 'publish' | 'store'>>;
   /** @default silent */
   logger?: Logger;
-  /** Directory of the static pages. @default the app's `public/` */
+  /** Directory of the static pages served as they are (`plain.html`). @default the app's `public/` */
   publicDir?: string;
+  /** Directory of the built React page, served at `/`. @default the app's `dist/ui/` (`vite build`) */
+  uiDir?: string;
 }
 
 /** A running dashboard server. */
@@ -44,7 +47,9 @@ export interface DashboardServer {
   close(): Promise<void>;
 }
 
+// Both from src/server/app.ts (tests) and from dist/server/main.js (pnpm start).
 const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+const DEFAULT_UI_DIR = fileURLToPath(new URL('../../dist/ui/', import.meta.url));
 
 /**
  * Starts the example dashboard: an Express 5 app and HTTP server with the
@@ -76,7 +81,7 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
   const store = new ExecutionStore();
   app.use(createATPRouter(hub, { adminToken: config.adminToken, publishToken: config.publishToken }));
   app.use(createExecutionsRouter(store));
-  app.use(express.static(options.publicDir ?? DEFAULT_PUBLIC_DIR));
+  app.use(createStaticRouter(options.uiDir ?? DEFAULT_UI_DIR, options.publicDir ?? DEFAULT_PUBLIC_DIR));
 
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Disposer, RawTestClient } from '@atp/test-utils';
 import { CloseCode, DeliveredDataMessageSchema } from '@atp/ws-protocol';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -199,15 +202,38 @@ describe('createDashboardServer', () => {
     await expect(attempt).rejects.toThrow(/ATP_WS_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
   });
 
-  it('serves the browser client and the start page', async () => {
-    const { base } = await start({ ATP_DEMO: '0' });
+  it('serves the browser client, the built page at / and the plain page', async () => {
+    const uiDir = mkdtempSync(join(tmpdir(), 'atp-dashboard-ui-'));
+    disposer.add(() => rmSync(uiDir, { recursive: true, force: true }));
+    mkdirSync(join(uiDir, 'assets'));
+    writeFileSync(join(uiDir, 'index.html'), '<!doctype html><div id="root"></div>');
+    writeFileSync(join(uiDir, 'assets', 'index-abc123.js'), 'console.log(1)');
+    const { base } = await start({ ATP_DEMO: '0' }, { uiDir });
+
     const script = await fetch(`${base}/static/v2/js/websocket.js`);
     expect(script.status).toBe(200);
     expect(script.headers.get('content-type')).toBe('application/javascript; charset=utf-8');
     expect(await script.text()).toContain('ATPWebSocket');
+
     const page = await fetch(`${base}/`);
     expect(page.status).toBe(200);
-    expect(await page.text()).toContain('/api/ws/info');
+    expect(await page.text()).toContain('<div id="root">');
+    const asset = await fetch(`${base}/assets/index-abc123.js`);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+
+    const plain = await fetch(`${base}/plain.html`);
+    expect(plain.status).toBe(200);
+    const html = await plain.text();
+    expect(html).toContain('<script src="/static/v2/js/websocket.js"></script>');
+    expect(html).toContain('const ws = new ATPWebSocket();');
+  });
+
+  it('says how to build the page when the UI is not built', async () => {
+    const { base } = await start({ ATP_DEMO: '0' }, { uiDir: join(tmpdir(), 'atp-dashboard-no-ui') });
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(503);
+    expect(await page.text()).toContain('pnpm build');
+    expect((await fetch(`${base}/plain.html`)).status).toBe(200);
   });
 
   it('closes WebSocket clients with 1001 and stops the runner on close()', async () => {

@@ -1,0 +1,38 @@
+import { type Filter, useATPSubscription } from '@atp/ws-react';
+import { useLayoutEffect, useMemo } from 'react';
+import type { DashboardStore } from './dashboard-store.js';
+
+/** Every subscription replays its run from the first message kept: a page opened late misses nothing. */
+const FROM_START = { from: 'start' } as const;
+
+/**
+ * Feeds the suite list: progress and completion of every suite, and the
+ * suites' own delta updates (for their start time), each from the start of history.
+ */
+export function SuiteFeeds({ store }: { store: DashboardStore }): null {
+  useATPSubscription('suite:progress', undefined, (p) => store.applySuiteProgress(p), FROM_START);
+  useATPSubscription('suite:completed', undefined, (p) => store.applySuiteCompleted(p), FROM_START);
+  useATPSubscription(
+    'delta',
+    { resource_type: 'suite_execution' },
+    (p) => store.applySuiteDelta(p),
+    FROM_START,
+  );
+  return null;
+}
+
+/**
+ * Feeds the selected suite's detail: its tests, events and logs from the
+ * first one of the run, then live. Selecting the suite again later replays
+ * it again; the store applies each message (by stream position) once.
+ */
+export function DetailFeeds({ store, suiteId }: { store: DashboardStore; suiteId: number }): null {
+  const filter = useMemo<Filter>(() => ({ suite_execution_id: suiteId }), [suiteId]);
+  // Before the subscriptions' effects, so the replay has its detail to land in.
+  useLayoutEffect(() => store.select(suiteId), [store, suiteId]);
+  useATPSubscription('test:progress', filter, (p, at) => store.applyTestProgress(p, at), FROM_START);
+  useATPSubscription('test:completed', filter, (p, at) => store.applyTestCompleted(p, at), FROM_START);
+  useATPSubscription('events:*', filter, (p, at) => store.applyEvent(p, at), FROM_START);
+  useATPSubscription('logs', filter, (p, at) => store.applyLog(p, at), FROM_START);
+  return null;
+}
