@@ -1,0 +1,145 @@
+// The one table of a run: each figure with its ratio to the bare `ws` floor of
+// the same run, and the issue's goals met or missed. Printed as Markdown so it
+// can go into docs/BENCHMARKS.md as is.
+
+const COLUMNS = [
+  ['floor', 'bare ws (floor)'],
+  ['hub', 'hub'],
+  ['hub-http', 'hub, POST publish'],
+  ['socketio', 'Socket.IO rooms'],
+  ['hub-redis', 'hub x2 via Redis'],
+];
+
+function format(value, unit) {
+  if (value === undefined || value === null || Number.isNaN(value)) return 'n/a';
+  if (unit === '/s') return `${Math.round(value).toLocaleString('en')}/s`;
+  if (unit === 'ms') return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+  if (unit === 'µs') return `${value.toFixed(value < 1 ? 3 : 2)} µs`;
+  if (unit === 'KB') return `${value.toFixed(2)} KB`;
+  return String(value);
+}
+
+function ratioText(value, floor) {
+  if (value === undefined || floor === undefined || !floor) return '';
+  return ` (${(value / floor).toFixed(2)}x)`;
+}
+
+function verdict(ok, text) {
+  return `${ok ? 'met' : '**missed**'}: ${text}`;
+}
+
+/** Prints the table and returns its lines. */
+export function printTable(scenarios, summary, sizes) {
+  const rows = [];
+  const header = ['scenario', 'figure', ...COLUMNS.map(([, title]) => title), 'goal (hub)'];
+  const metricRow = (scenario, label, field, unit, goal) => {
+    const s = summary[scenario];
+    if (!s) return;
+    const floor = s.floor?.[field];
+    const cells = COLUMNS.map(([target]) => {
+      const value = s[target]?.[field];
+      if (value === undefined) return s[target] ? 'n/a' : '';
+      return `${format(value, unit)}${target === 'floor' ? '' : ratioText(value, floor)}`;
+    });
+    rows.push([scenario, label, ...cells, goal ? goal(s) : '']);
+  };
+  const ratio = (s, field, a = 'hub', b = 'floor') =>
+    s[a]?.[field] !== undefined && s[b]?.[field] ? s[a][field] / s[b][field] : undefined;
+  const cpuGoal = (limit, sioLimit) => (s) => {
+    const r = ratio(s, 'cpuUsPerDelivery');
+    if (r === undefined) return 'n/a';
+    let text = verdict(r <= limit, `${r.toFixed(2)}x floor (<= ${limit}x)`);
+    if (sioLimit !== undefined) {
+      const rs = ratio(s, 'cpuUsPerDelivery', 'hub', 'socketio');
+      if (rs !== undefined)
+        text += `; ${verdict(rs <= sioLimit, `${rs.toFixed(2)}x Socket.IO (<= ${sioLimit}x)`)}`;
+    }
+    return text;
+  };
+
+  for (const name of ['fanout-1k', 'fanout-5k']) {
+    metricRow(name, 'server CPU / delivery', 'cpuUsPerDelivery', 'µs', cpuGoal(1.15, 0.7));
+    metricRow(name, 'deliveries/s', 'deliveriesPerSecond', '/s');
+  }
+  metricRow('burst-1k', 'server CPU / delivery', 'cpuUsPerDelivery', 'µs', cpuGoal(0.35));
+  metricRow('burst-1k', 'deliveries/s', 'deliveriesPerSecond', '/s');
+  metricRow('latency-1k', 'latency p50', 'p50', 'ms');
+  metricRow('latency-1k', 'latency p99', 'p99', 'ms', (s) => {
+    const r = ratio(s, 'p99');
+    return r === undefined ? 'n/a' : verdict(r <= 1.3, `${r.toFixed(2)}x floor (<= 1.3x)`);
+  });
+  metricRow('latency-1k', 'latency p99.9', 'p999', 'ms');
+  metricRow('selective-5k', 'server CPU / publish', 'cpuUsPerDelivery', 'µs');
+  metricRow('selective-1', 'server CPU / publish', 'cpuUsPerDelivery', 'µs');
+  if (summary['selective-5k'] && summary['selective-1']) {
+    const many = summary['selective-5k'];
+    const one = summary['selective-1'];
+    const cells = COLUMNS.map(([target]) => {
+      const a = many[target]?.cpuUsPerDelivery;
+      const b = one[target]?.cpuUsPerDelivery;
+      return a !== undefined && b ? `${(a / b).toFixed(2)}x` : '';
+    });
+    const r = many.hub?.cpuUsPerDelivery / one.hub?.cpuUsPerDelivery;
+    rows.push([
+      'selective',
+      '5,000 clients / 1 client',
+      ...cells,
+      Number.isFinite(r) ? verdict(r <= 2, `${r.toFixed(2)}x (<= 2x)`) : 'n/a',
+    ]);
+  }
+  metricRow('idle-10k', 'RSS / idle connection', 'rssPerConnectionKB', 'KB', (s) => {
+    const r = ratio(s, 'rssPerConnectionKB');
+    return r === undefined ? 'n/a' : verdict(r <= 1.3, `${r.toFixed(2)}x floor (<= 1.3x)`);
+  });
+  metricRow('idle-10k', 'JS heap / idle connection', 'heapPerConnectionKB', 'KB');
+  metricRow('mixed-1k', 'server CPU / delivery', 'cpuUsPerDelivery', 'µs');
+  metricRow('mixed-1k', 'deliveries/s', 'deliveriesPerSecond', '/s');
+  metricRow('mixed-1k', 'latency p99', 'p99', 'ms');
+  metricRow('redis-1k', 'deliveries/s', 'deliveriesPerSecond', '/s', (s) => {
+    const r = ratio(s, 'deliveriesPerSecond', 'hub-redis', 'hub');
+    return r === undefined ? 'n/a' : verdict(r >= 0.5, `Redis ${r.toFixed(2)}x one process (>= 0.5x)`);
+  });
+  metricRow('redis-1k', 'server CPU / delivery (all hubs)', 'cpuUsPerDelivery', 'µs');
+
+  // Losses and reorders over every scenario.
+  const lossCells = COLUMNS.map(([target]) => {
+    let losses = 0;
+    let reorders = 0;
+    let seen = false;
+    for (const s of Object.values(summary)) {
+      if (!s[target]) continue;
+      seen = true;
+      losses += s[target].losses;
+      reorders += s[target].reorders;
+    }
+    return seen ? `${losses} / ${reorders}` : '';
+  });
+  const hubClean = ['hub', 'hub-http', 'hub-redis'].every((t) => {
+    const i = COLUMNS.findIndex(([c]) => c === t);
+    return lossCells[i] === '' || lossCells[i] === '0 / 0';
+  });
+  rows.push(['all', 'losses / reorders', ...lossCells, verdict(hubClean, 'none')]);
+
+  const kb = (x) => (x ? `${(x.gzipBytes / 1024).toFixed(2)} KB gz` : 'n/a');
+  const oursSize = sizes.ours?.gzipBytes;
+  rows.push([
+    'browser build',
+    'min+gzip size',
+    '',
+    `${kb(sizes.ours)}${oursSize && sizes.socketio ? ` (${(oursSize / sizes.socketio.gzipBytes).toFixed(2)}x Socket.IO)` : ''}`,
+    '',
+    `${kb(sizes.socketio)} (socket.io.min.js)`,
+    '',
+    oursSize ? verdict(oursSize <= 5 * 1024, `${(oursSize / 1024).toFixed(2)} KB (<= 5 KB)`) : 'n/a',
+  ]);
+
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
+  console.log(`\n${lines.join('\n')}\n`);
+  console.log('Ratios in parentheses are to the bare ws floor of the same run (medians of the repetitions).');
+  for (const s of scenarios) console.log(`  ${s.name}: ${s.title}`);
+  return lines;
+}
