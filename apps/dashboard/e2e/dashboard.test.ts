@@ -216,6 +216,11 @@ describe('the dashboard page in headless Chromium', () => {
       () => document.documentElement.scrollWidth - window.innerWidth,
     );
     expect(overflow).toBeLessThanOrEqual(0);
+    // The tests table fits too (no sideways scrolling inside it).
+    const tableOverflow = await phone.page
+      .locator('.table-wrap')
+      .evaluate((wrap) => wrap.scrollWidth - wrap.clientWidth);
+    expect(tableOverflow).toBeLessThanOrEqual(0);
     await phone.page.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
     expect([...dark.errors, ...phone.errors]).toEqual([]);
   });

@@ -26,7 +26,9 @@ export function TestsTable({
           <thead>
             <tr>
               <th scope="col">Test</th>
-              <th scope="col">Status</th>
+              <th scope="col" className="col-status">
+                Status
+              </th>
               <th scope="col" className="col-progress">
                 Progress
               </th>
@@ -45,7 +47,7 @@ export function TestsTable({
                   <span className="test-name">{test.name ?? test.testId}</span>
                   <span className="test-id">{test.testId}</span>
                 </td>
-                <td>
+                <td className="col-status">
                   <StatusBadge status={test.status} />
                 </td>
                 <td className="col-progress">
