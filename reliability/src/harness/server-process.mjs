@@ -72,6 +72,12 @@ const commands = {
   async metrics() {
     return hub ? hub.metrics() : '';
   },
+  /** For diagnosis: a heap snapshot (after GC) written to `dir`. */
+  async heapSnapshot({ dir }) {
+    const { writeHeapSnapshot } = await import('node:v8');
+    memory();
+    return { path: writeHeapSnapshot(`${dir}/server-${process.pid}-${Date.now()}.heapsnapshot`) };
+  },
   async close() {
     await hub?.close();
     await broker?.close();
