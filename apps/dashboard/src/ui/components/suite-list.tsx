@@ -12,9 +12,13 @@ export interface SuiteListProps {
   readonly onSelect: (id: number) => void;
 }
 
+/** Finished runs listed at most (the selected one always is); older ones stay reachable by URL. */
+const MAX_FINISHED = 50;
+
 /** The runs: running suites first, then the newest finished ones, each with its live progress. */
 export function SuiteList({ suites, loaded, selectedId, onSelect }: SuiteListProps): ReactElement {
   const running = suites.filter((s) => s.status === 'running').length;
+  const shown = suites.filter((s, i) => i < running + MAX_FINISHED || s.id === selectedId);
   return (
     <nav className="runs" aria-label="Suite executions">
       <div className="runs-head">
@@ -31,11 +35,14 @@ export function SuiteList({ suites, loaded, selectedId, onSelect }: SuiteListPro
         </p>
       ) : (
         <ul className="runs-list">
-          {suites.map((suite) => (
+          {shown.map((suite) => (
             <li key={suite.id}>
               <SuiteCard suite={suite} selected={suite.id === selectedId} onSelect={onSelect} />
             </li>
           ))}
+          {shown.length < suites.length && (
+            <li className="runs-more muted">{suites.length - shown.length} older runs not listed</li>
+          )}
         </ul>
       )}
     </nav>
