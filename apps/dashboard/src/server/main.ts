@@ -51,6 +51,7 @@ async function main(): Promise<void> {
       '',
       `ATP dashboard listening on ${config.host}:${dashboard.port}`,
       `  open            ${url}/`,
+      `  plain page      ${url}/plain.html (only /static/v2/js/websocket.js)`,
       `  WebSocket       ${url.replace(/^http/, 'ws')}/api/ws/updates`,
       `  connection info ${url}/api/ws/info`,
       '',
