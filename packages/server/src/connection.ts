@@ -75,10 +75,8 @@ export class Connection {
           if (this.ws.readyState !== WebSocket.OPEN) return done();
           this.ws.send(frame, { binary: false }, done);
         },
-        nextSequence: () => {
-          ctx.metrics.messagesOut.inc();
-          return ++this.#sequence;
-        },
+        nextSequence: () => ++this.#sequence,
+        sent: (count) => ctx.metrics.messagesOut.inc(count),
         skipSequence: () => {
           this.#sequence += 1;
         },

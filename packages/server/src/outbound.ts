@@ -63,6 +63,8 @@ export interface OutboxSink {
   write(frame: Buffer | string, done: () => void): void;
   /** The next data message's sequence (called only when it is written). */
   nextSequence(): number;
+  /** `count` data messages were written (for the metrics); called once per write, not per message. */
+  sent?(count: number): void;
   /** Consumes one sequence number without a message: a visible hole where messages may be lost. */
   skipSequence(): void;
   /** A superseded progress message was coalesced away. */
@@ -121,6 +123,15 @@ function writeHeader(target: Buffer, at: number, length: number): number {
   target.writeUInt32BE(length >>> 0, at + 6);
   return at + 10;
 }
+
+/** Size of a server frame carrying `length` payload bytes. */
+function frameSize(length: number): number {
+  return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
+}
+
+/** Sequence numbers of one write, by position in its due list (reused: writes never overlap). */
+const scratchSequences: number[] = [];
+const EMPTY = Buffer.alloc(0);
 
 function digitCount(value: number): number {
   let count = 1;
@@ -257,37 +268,57 @@ export class Outbox {
 
   /** Frames every due message (numbering data messages in order) into one buffer: one write, one syscall. */
   #writeRaw(socket: Socket, due: Due[]): void {
-    let bound = 0;
-    for (const frame of due) {
-      if (frame === GAP) continue;
-      // Header (at most 10 bytes) + payload; a sequence has at most 16 digits.
-      bound += typeof frame === 'string' ? 10 + Buffer.byteLength(frame) : 27 + frame.prefix.length;
-    }
-    const target = Buffer.allocUnsafe(bound);
-    let at = 0;
-    for (const frame of due) {
+    // First pass: number the data messages in order (gaps included) and size the buffer exactly.
+    const sequences = scratchSequences;
+    let size = 0;
+    let messages = 0;
+    for (let i = 0; i < due.length; i++) {
+      const frame = due[i] as Due;
       if (frame === GAP) {
         this.sink.skipSequence();
       } else if (typeof frame === 'string') {
-        at = writeHeader(target, at, Buffer.byteLength(frame));
-        at += target.write(frame, at);
+        size += frameSize(Buffer.byteLength(frame));
       } else {
-        let sequence = this.sink.nextSequence();
-        const digits = digitCount(sequence);
-        const prefix = frame.prefix;
-        at = writeHeader(target, at, prefix.length + digits + 1);
-        at += prefix.copy(target, at);
-        for (let i = at + digits - 1; i >= at; i--) {
-          target[i] = 48 + (sequence % 10);
-          sequence = Math.floor(sequence / 10);
-        }
-        at += digits;
-        target[at++] = 0x7d; // '}'
+        const sequence = this.sink.nextSequence();
+        sequences[i] = sequence;
+        size += frameSize(frame.prefix.length + digitCount(sequence) + 1);
+        messages += 1;
       }
     }
-    if (at === 0) return;
-    // The socket counts the bytes in flight (`writableLength`); its callback only has to move waiting items on.
-    socket.write(at === bound ? target : target.subarray(0, at), () => this.#flush());
+    if (size === 0) return;
+    if (messages > 0) this.sink.sent?.(messages);
+    const target = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < due.length; i++) {
+      const frame = due[i] as Due;
+      if (frame === GAP) continue;
+      if (typeof frame === 'string') {
+        at = writeHeader(target, at, Buffer.byteLength(frame));
+        at += target.write(frame, at);
+        continue;
+      }
+      let sequence = sequences[i] as number;
+      const digits = digitCount(sequence);
+      const prefix = frame.prefix;
+      at = writeHeader(target, at, prefix.length + digits + 1);
+      target.set(prefix, at);
+      at += prefix.length;
+      for (let d = at + digits - 1; d >= at; d--) {
+        target[d] = 48 + (sequence % 10);
+        sequence = Math.floor(sequence / 10);
+      }
+      at += digits;
+      target[at++] = 0x7d; // '}'
+    }
+    // The socket counts the bytes in flight (`writableLength`). A write completed at once needs no
+    // callback (and Node then schedules nothing); one left pending must tell us when it is flushed,
+    // so that waiting items move on: the last pending write always carries a callback.
+    if (socket.writableLength > 0 || this.waiting || this.#drainWaiters) {
+      socket.write(target, () => this.#flush());
+    } else {
+      socket.write(target);
+      if (socket.writableLength > 0) socket.write(EMPTY, () => this.#flush());
+    }
   }
 
   /** Without a raw socket: one frame through the sink. */
@@ -296,7 +327,13 @@ export class Outbox {
       this.sink.skipSequence();
       return;
     }
-    const bytes = typeof frame === 'string' ? frame : frameFor(frame, this.sink.nextSequence());
+    let bytes: Buffer | string;
+    if (typeof frame === 'string') {
+      bytes = frame;
+    } else {
+      bytes = frameFor(frame, this.sink.nextSequence());
+      this.sink.sent?.(1);
+    }
     this.#inFlight += bytes.length;
     this.sink.write(bytes, () => {
       this.#inFlight -= bytes.length;
