@@ -124,6 +124,21 @@ function writeHeader(target: Buffer, at: number, length: number): number {
   return at + 10;
 }
 
+/** Writes the frame of a data message (its prefix, `sequence`, `}`) at `at`; returns the offset after it. */
+function writeDataFrame(target: Buffer, at: number, prefix: Buffer, sequence: number): number {
+  const digits = digitCount(sequence);
+  let end = writeHeader(target, at, prefix.length + digits + 1);
+  target.set(prefix, end);
+  end += prefix.length;
+  for (let d = end + digits - 1; d >= end; d--) {
+    target[d] = 48 + (sequence % 10);
+    sequence = Math.floor(sequence / 10);
+  }
+  end += digits;
+  target[end] = 0x7d; // '}'
+  return end + 1;
+}
+
 /** Size of a server frame carrying `length` payload bytes. */
 function frameSize(length: number): number {
   return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
@@ -268,6 +283,16 @@ export class Outbox {
 
   /** Frames every due message (numbering data messages in order) into one buffer: one write, one syscall. */
   #writeRaw(socket: Socket, due: Due[]): void {
+    const only = due.length === 1 ? due[0] : undefined;
+    if (only !== undefined && only !== GAP && typeof only !== 'string') {
+      // The common case of one message per tick: no second pass.
+      const sequence = this.sink.nextSequence();
+      this.sink.sent?.(1);
+      const target = Buffer.allocUnsafe(frameSize(only.prefix.length + digitCount(sequence) + 1));
+      writeDataFrame(target, 0, only.prefix, sequence);
+      this.#send(socket, target);
+      return;
+    }
     // First pass: number the data messages in order (gaps included) and size the buffer exactly.
     const sequences = scratchSequences;
     let size = 0;
@@ -295,28 +320,23 @@ export class Outbox {
       if (typeof frame === 'string') {
         at = writeHeader(target, at, Buffer.byteLength(frame));
         at += target.write(frame, at);
-        continue;
+      } else {
+        at = writeDataFrame(target, at, frame.prefix, sequences[i] as number);
       }
-      let sequence = sequences[i] as number;
-      const digits = digitCount(sequence);
-      const prefix = frame.prefix;
-      at = writeHeader(target, at, prefix.length + digits + 1);
-      target.set(prefix, at);
-      at += prefix.length;
-      for (let d = at + digits - 1; d >= at; d--) {
-        target[d] = 48 + (sequence % 10);
-        sequence = Math.floor(sequence / 10);
-      }
-      at += digits;
-      target[at++] = 0x7d; // '}'
     }
-    // The socket counts the bytes in flight (`writableLength`). A write completed at once needs no
-    // callback (and Node then schedules nothing); one left pending must tell us when it is flushed,
-    // so that waiting items move on: the last pending write always carries a callback.
+    this.#send(socket, target);
+  }
+
+  /**
+   * The socket counts the bytes in flight (`writableLength`). A write completed at once needs no
+   * callback (and Node then schedules nothing); one left pending must tell us when it is flushed,
+   * so that waiting items move on: the last pending write always carries a callback.
+   */
+  #send(socket: Socket, data: Buffer): void {
     if (socket.writableLength > 0 || this.waiting || this.#drainWaiters) {
-      socket.write(target, () => this.#flush());
+      socket.write(data, () => this.#flush());
     } else {
-      socket.write(target);
+      socket.write(data);
       if (socket.writableLength > 0) socket.write(EMPTY, () => this.#flush());
     }
   }
