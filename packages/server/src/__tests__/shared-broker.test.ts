@@ -79,11 +79,20 @@ describe('hubs sharing one broker', () => {
     lagging.hold();
     await a.hub.publish([log(1, 'info', 'one'), log(1, 'info', 'two'), log(1, 'info', 'three')]);
     const seen = await first.waitForData(3);
-    const { epoch, offset, sequence } = seen[2] as unknown as { epoch: string; offset: number; sequence: number };
+    const { epoch, offset, sequence } = seen[2] as unknown as {
+      epoch: string;
+      offset: number;
+      sequence: number;
+    };
     await first.close();
 
     const second = await connect(b.url, 'client_id=ahead');
-    const resumed = await second.request('resume', { epoch, offset, sequence, subscriptions: [{ topic: 'logs' }] });
+    const resumed = await second.request('resume', {
+      epoch,
+      offset,
+      sequence,
+      subscriptions: [{ topic: 'logs' }],
+    });
     expect(resumed.payload).toMatchObject({ recovered: true, replayed: 0, next_sequence: 4, offset: 3 });
     expect((await second.request('ping', {})).payload).toMatchObject({ offset: 3 });
     lagging.flush();
