@@ -1,10 +1,10 @@
 import type { ReactElement } from 'react';
-import { compactJson, formatCount, formatMs, formatTime, humanize } from '../format.js';
+import { compactJson, formatMs, formatTime, humanize } from '../format.js';
 import { type EventItem, KNOWN_EVENT_TYPES, type TestRun } from '../types.js';
 import { FilterChips } from './filter-chips.js';
+import { newestMatching } from './newest-matching.js';
 
 /** Rows rendered at most: the newest that pass the filter. */
-const VISIBLE_ROWS = 200;
 
 /** Props of {@link EventStream}. */
 export interface EventStreamProps {
@@ -20,22 +20,16 @@ export interface EventStreamProps {
 export function EventStream({ events, counts, tests, types, onTypesChange }: EventStreamProps): ReactElement {
   const options = [...new Set([...KNOWN_EVENT_TYPES, ...Object.keys(counts)])];
   const names = new Map(tests.map((t) => [t.id, t.name ?? t.testId]));
-  const shown: EventItem[] = [];
-  let matching = 0;
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i]!;
-    if (types.length > 0 && !types.includes(event.type)) continue;
-    matching += 1;
-    if (shown.length < VISIBLE_ROWS) shown.push(event);
-  }
+  const { shown, caption } = newestMatching(
+    events,
+    (event) => types.length === 0 || types.includes(event.type),
+  );
   return (
     <section className="panel stream" aria-labelledby="events-title">
       <div className="panel-head">
         <h3 id="events-title">Agent events</h3>
         <span className="muted" data-testid="events-shown">
-          {matching > shown.length
-            ? `newest ${shown.length} of ${formatCount(matching)}`
-            : `${formatCount(matching)} shown`}
+          {caption}
         </span>
       </div>
       <FilterChips

@@ -1,9 +1,8 @@
 import type { ReactElement } from 'react';
-import { formatCount, formatTime } from '../format.js';
+import { formatTime } from '../format.js';
 import { LOG_LEVELS, type LogItem, type LogLevel } from '../types.js';
 import { FilterChips } from './filter-chips.js';
-
-const VISIBLE_ROWS = 200;
+import { newestMatching } from './newest-matching.js';
 
 /** Props of {@link LogTail}. */
 export interface LogTailProps {
@@ -16,22 +15,16 @@ export interface LogTailProps {
 
 /** The run's log lines, newest first, filterable by level. */
 export function LogTail({ logs, counts, levels, onLevelsChange }: LogTailProps): ReactElement {
-  const shown: LogItem[] = [];
-  let matching = 0;
-  for (let i = logs.length - 1; i >= 0; i--) {
-    const line = logs[i]!;
-    if (levels.length > 0 && !levels.includes(line.level)) continue;
-    matching += 1;
-    if (shown.length < VISIBLE_ROWS) shown.push(line);
-  }
+  const { shown, caption } = newestMatching(
+    logs,
+    (line) => levels.length === 0 || levels.includes(line.level),
+  );
   return (
     <section className="panel stream" aria-labelledby="logs-title">
       <div className="panel-head">
         <h3 id="logs-title">Logs</h3>
         <span className="muted" data-testid="logs-shown">
-          {matching > shown.length
-            ? `newest ${shown.length} of ${formatCount(matching)}`
-            : `${formatCount(matching)} shown`}
+          {caption}
         </span>
       </div>
       <FilterChips
