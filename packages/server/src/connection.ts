@@ -18,7 +18,7 @@ import {
 import { WebSocket } from 'ws';
 import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
-import { Outbox, type PreparedEntry, prepareEntry } from './outbound.js';
+import { Outbox, type OutboundStats, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
 import type { HubContext } from './hub-context.js';
@@ -30,8 +30,8 @@ interface ConnectionSubscription extends IndexedSubscription<Connection> {
 }
 
 /** One accepted WebSocket: its subscriptions, sequence, outbound queue and replays. */
-export class Connection {
-  readonly connectedAt = new Date();
+export class Connection implements OutboxOwner {
+  readonly connectedAt = Date.now();
   lastActivity = Date.now();
   /** Heartbeat: set when a pong arrives, cleared when a ping is sent. */
   alive = true;
@@ -39,7 +39,6 @@ export class Connection {
   readonly #ctx: HubContext;
   readonly #outbox: Outbox;
   readonly #bucket: TokenBucket;
-  #sequence = 0;
   #lastEntry: PreparedEntry | undefined;
   #refusedInRow = 0;
   #refusedTotal = 0;
@@ -68,28 +67,7 @@ export class Connection {
     this.#ctx = ctx;
     const { options } = ctx;
     this.#bucket = new TokenBucket(options.rateLimit.messagesPerSecond, options.rateLimit.burst);
-    this.#outbox = new Outbox(
-      {
-        ws,
-        write: (frame, done) => {
-          if (this.ws.readyState !== WebSocket.OPEN) return done();
-          this.ws.send(frame, { binary: false }, done);
-        },
-        nextSequence: () => ++this.#sequence,
-        sent: (count) => ctx.metrics.messagesOut.inc(count),
-        skipSequence: () => {
-          this.#sequence += 1;
-        },
-        dropped: () => ctx.metrics.drops.inc(),
-        overflow: () => {
-          ctx.metrics.slowConsumerCloses.inc();
-          ctx.logger.warn({ clientId, ip }, 'slow consumer: outbound buffer overflowed, closing with 1013');
-          this.close(CloseCode.TryAgainLater, 'slow consumer: outbound buffer overflowed');
-        },
-      },
-      options.softBufferedBytes,
-      options.maxBufferedBytes,
-    );
+    this.#outbox = new Outbox(ws, this, options.softBufferedBytes, options.maxBufferedBytes);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -110,6 +88,20 @@ export class Connection {
         offset,
       },
     });
+  }
+
+  get stats(): OutboundStats {
+    return this.#ctx.metrics.outbound;
+  }
+
+  /** The outbound buffer passed its hard limit: a slow consumer, closed with 1013. */
+  outboxOverflowed(): void {
+    this.#ctx.metrics.slowConsumerCloses.inc();
+    this.#ctx.logger.warn(
+      { clientId: this.clientId, ip: this.ip },
+      'slow consumer: outbound buffer overflowed, closing with 1013',
+    );
+    this.close(CloseCode.TryAgainLater, 'slow consumer: outbound buffer overflowed');
   }
 
   /** Live fan-out entry point: at most once per entry, queued while a replay runs. */
@@ -147,7 +139,7 @@ export class Connection {
     for (const subscription of this.subscriptions.values()) topics.add(subscription.topic);
     return {
       client_id: this.clientId,
-      connected_at: this.connectedAt.toISOString(),
+      connected_at: new Date(this.connectedAt).toISOString(),
       subscriptions: [...topics],
       last_activity: new Date(this.lastActivity).toISOString(),
       ip: this.ip,
@@ -319,7 +311,7 @@ export class Connection {
 
   async #resume(message: ResumeMessage): Promise<void> {
     const { epoch, offset, sequence, subscriptions } = message.payload;
-    if (this.#resumedOrSubscribed || this.#sequence > 0) {
+    if (this.#resumedOrSubscribed || this.#outbox.sequence > 0) {
       this.#sendError({
         code: ErrorCode.InvalidMessage,
         message: 'resume must be the first subscription message of a connection',
@@ -356,13 +348,13 @@ export class Connection {
       const recovered = history.complete;
       if (!recovered) this.#ctx.metrics.gaps.inc({ reason: history.reason ?? 'unknown' });
       // After a gap one sequence number is skipped, so the hole is visible in the numbering too.
-      this.#sequence = recovered ? sequence : sequence + 1;
+      this.#outbox.sequence = recovered ? sequence : sequence + 1;
       this.#sendControl({
         type: 'resumed',
         ...withId(message.id),
         payload: {
           recovered,
-          next_sequence: this.#sequence + 1,
+          next_sequence: this.#outbox.sequence + 1,
           ...replayResult(history, entries.length),
           epoch: position.epoch,
           offset: position.offset,

@@ -1,8 +1,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { OutboundStats } from './outbound.js';
 
 /** The hub's Prometheus metrics, in a registry of its own (several hubs can live in one process). */
 export class HubMetrics {
   readonly registry = new Registry();
+  /** Counted by the connections' outboxes on every write, turned into counters when scraped. */
+  readonly outbound: OutboundStats = { sent: 0, dropped: 0 };
+  #reported: OutboundStats = { sent: 0, dropped: 0 };
   readonly connections = new Gauge({
     name: 'atp_ws_connections',
     help: 'Open WebSocket connections',
@@ -24,20 +28,22 @@ export class HubMetrics {
     help: 'Messages received from clients',
     registers: [this.registry],
   });
-  readonly messagesOut = new Counter({
+  readonly messagesOut: Counter = new Counter({
     name: 'atp_ws_messages_out_total',
     help: 'Data messages sent to clients',
     registers: [this.registry],
+    collect: (): void => this.#collect('sent', this.messagesOut),
   });
   readonly published = new Counter({
     name: 'atp_ws_published_total',
     help: 'Data messages fanned out by this process',
     registers: [this.registry],
   });
-  readonly drops = new Counter({
+  readonly drops: Counter = new Counter({
     name: 'atp_ws_dropped_total',
     help: 'Superseded progress messages coalesced away for slow consumers',
     registers: [this.registry],
+    collect: (): void => this.#collect('dropped', this.drops),
   });
   readonly slowConsumerCloses = new Counter({
     name: 'atp_ws_slow_consumer_closes_total',
@@ -75,5 +81,10 @@ export class HubMetrics {
 
   constructor() {
     this.brokerUp.set(1);
+  }
+
+  #collect(stat: keyof OutboundStats, counter: Counter): void {
+    counter.inc(this.outbound[stat] - this.#reported[stat]);
+    this.#reported[stat] = this.outbound[stat];
   }
 }

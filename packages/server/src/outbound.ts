@@ -50,27 +50,19 @@ type Item =
 const GAP = 0;
 type Due = PreparedEntry | string | typeof GAP;
 
-/** What an {@link Outbox} writes to and how it reports. */
-export interface OutboxSink {
-  /**
-   * The connection's WebSocket. While it is open and has no extension
-   * negotiated, the outbox frames messages itself and writes every frame due
-   * to it in one tick with one write to its TCP socket; otherwise (or without
-   * it) each frame goes through {@link OutboxSink.write}.
-   */
-  readonly ws?: WebSocket;
-  /** Writes one text frame; `done` is called once it has left user space. */
-  write(frame: Buffer | string, done: () => void): void;
-  /** The next data message's sequence (called only when it is written). */
-  nextSequence(): number;
-  /** `count` data messages were written (for the metrics); called once per write, not per message. */
-  sent?(count: number): void;
-  /** Consumes one sequence number without a message: a visible hole where messages may be lost. */
-  skipSequence(): void;
-  /** A superseded progress message was coalesced away. */
-  dropped(): void;
+/** Counts kept by every outbox of a hub as plain numbers (the metrics read them when scraped). */
+export interface OutboundStats {
+  /** Data messages written. */
+  sent: number;
+  /** Superseded progress messages coalesced away for slow consumers. */
+  dropped: number;
+}
+
+/** The connection an {@link Outbox} belongs to. */
+export interface OutboxOwner {
+  readonly stats: OutboundStats;
   /** The hard limit was exceeded: the connection must be closed (1013). */
-  overflow(): void;
+  outboxOverflowed(): void;
 }
 
 // Frames are written at the end of the tick they were produced in: a runner
@@ -88,7 +80,7 @@ function flushDueOutboxes(): void {
       // Never expected; one broken connection must not keep the others' frames (or crash the process).
       // Cut it off: its client reconnects and resumes from history.
       outbox.clear();
-      outbox.sink.ws?.terminate();
+      outbox.ws.terminate();
     }
   }
 }
@@ -173,16 +165,20 @@ export class Outbox {
   /** Frames to write at the end of this tick, in order. */
   #due: Due[] | undefined;
   #dueBytes = 0;
-  /** Bytes handed to `sink.write` and not yet flushed (only without a raw socket). */
+  /** Bytes handed to `ws.send` and not yet flushed (only without a raw socket). */
   #inFlight = 0;
   #byKey: Map<string, Extract<Item, { kind: 'data' }>> | undefined;
   #drainWaiters: Array<() => void> | undefined;
   #failed = false;
-  /** `null` until the first write decides; `undefined` when frames go through the sink. */
+  /** `null` until the first write decides; `undefined` when frames go through `ws.send`. */
   #socket: Socket | undefined | null = null;
 
+  /** The `sequence` of the last data message written (or skipped by a gap). */
+  sequence = 0;
+
   constructor(
-    readonly sink: OutboxSink,
+    readonly ws: WebSocket,
+    readonly owner: OutboxOwner,
     readonly softLimit: number,
     readonly hardLimit: number,
   ) {}
@@ -210,7 +206,7 @@ export class Outbox {
       if (older && !older.dropped) {
         older.dropped = true;
         this.#queuedBytes -= older.entry.prefix.length;
-        this.sink.dropped();
+        this.owner.stats.dropped += 1;
       }
       this.#byKey.set(key, item);
     }
@@ -222,7 +218,7 @@ export class Outbox {
     if (this.#failed) return;
     if (this.waiting) this.#items?.push({ kind: 'gap' });
     else if (this.#due) this.#due.push(GAP);
-    else this.sink.skipSequence();
+    else this.sequence += 1;
   }
 
   pushControl(frame: string): void {
@@ -259,9 +255,8 @@ export class Outbox {
     if (!due || this.#failed) return;
     this.#due = undefined;
     this.#dueBytes = 0;
-    const ws = this.sink.ws;
-    if (ws && ws.readyState !== 1) return;
-    if (this.#socket === null) this.#socket = ws ? rawSocketOf(ws) : undefined;
+    if (this.ws.readyState !== 1) return;
+    if (this.#socket === null) this.#socket = rawSocketOf(this.ws);
     if (this.#socket) this.#writeRaw(this.#socket, due);
     else for (const frame of due) this.#writeOne(frame);
   }
@@ -286,8 +281,8 @@ export class Outbox {
     const only = due.length === 1 ? due[0] : undefined;
     if (only !== undefined && only !== GAP && typeof only !== 'string') {
       // The common case of one message per tick: no second pass.
-      const sequence = this.sink.nextSequence();
-      this.sink.sent?.(1);
+      const sequence = ++this.sequence;
+      this.owner.stats.sent += 1;
       const target = Buffer.allocUnsafe(frameSize(only.prefix.length + digitCount(sequence) + 1));
       writeDataFrame(target, 0, only.prefix, sequence);
       this.#send(socket, target);
@@ -300,18 +295,18 @@ export class Outbox {
     for (let i = 0; i < due.length; i++) {
       const frame = due[i] as Due;
       if (frame === GAP) {
-        this.sink.skipSequence();
+        this.sequence += 1;
       } else if (typeof frame === 'string') {
         size += frameSize(Buffer.byteLength(frame));
       } else {
-        const sequence = this.sink.nextSequence();
+        const sequence = ++this.sequence;
         sequences[i] = sequence;
         size += frameSize(frame.prefix.length + digitCount(sequence) + 1);
         messages += 1;
       }
     }
     if (size === 0) return;
-    if (messages > 0) this.sink.sent?.(messages);
+    this.owner.stats.sent += messages;
     const target = Buffer.allocUnsafe(size);
     let at = 0;
     for (let i = 0; i < due.length; i++) {
@@ -341,21 +336,21 @@ export class Outbox {
     }
   }
 
-  /** Without a raw socket: one frame through the sink. */
+  /** Without a raw socket: one frame through `ws`. */
   #writeOne(frame: Due): void {
     if (frame === GAP) {
-      this.sink.skipSequence();
+      this.sequence += 1;
       return;
     }
     let bytes: Buffer | string;
     if (typeof frame === 'string') {
       bytes = frame;
     } else {
-      bytes = frameFor(frame, this.sink.nextSequence());
-      this.sink.sent?.(1);
+      bytes = frameFor(frame, ++this.sequence);
+      this.owner.stats.sent += 1;
     }
     this.#inFlight += bytes.length;
-    this.sink.write(bytes, () => {
+    this.ws.send(bytes, { binary: false }, () => {
       this.#inFlight -= bytes.length;
       this.#flush();
     });
@@ -384,7 +379,7 @@ export class Outbox {
     this.#queuedBytes += bytes;
     if (this.bufferedBytes > this.hardLimit) {
       this.#abandon();
-      this.sink.overflow();
+      this.owner.outboxOverflowed();
     }
   }
 
@@ -400,7 +395,7 @@ export class Outbox {
         const item = items[this.#head++] as Item;
         if (item.kind === 'gap') {
           if (this.#due) this.#due.push(GAP);
-          else this.sink.skipSequence();
+          else this.sequence += 1;
         } else if (item.kind === 'control') {
           this.#queuedBytes -= item.frame.length;
           this.#addDue(item.frame, item.frame.length);

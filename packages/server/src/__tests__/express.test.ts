@@ -126,6 +126,13 @@ describe('GET /api/ws/metrics', () => {
     expect(text).toMatch(/^# HELP /m);
     expect(text).toMatch(/^atp_ws_connections 1$/m);
     expect(text).toMatch(/^atp_ws_published_total 1$/m);
+    expect(text).toMatch(/^atp_ws_messages_out_total 1$/m);
+    // Counted on the hot path as plain numbers: each scrape must add only what is new.
+    await hub.publish(progress(1, 2, 10));
+    await client.waitForData(2);
+    const again = await hub.metrics();
+    expect(again).toMatch(/^atp_ws_messages_out_total 2$/m);
+    expect(again).toMatch(/^atp_ws_dropped_total 0$/m);
   });
 });
 
