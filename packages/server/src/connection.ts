@@ -15,10 +15,16 @@ import {
   type SubscribeMessage,
   type UnsubscribeMessage,
 } from '@atp/ws-protocol';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
-import { Outbox, type OutboundStats, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
+import {
+  Outbox,
+  type OutboundStats,
+  type OutboxOwner,
+  type PreparedEntry,
+  prepareEntry,
+} from './outbound.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
 import type { HubContext } from './hub-context.js';
