@@ -16,6 +16,14 @@ export interface PreparedEntry {
   readonly prefix: Buffer;
   readonly supersedeKey: string | undefined;
   readonly publishedAt: number | undefined;
+  /**
+   * The complete frame last built from it, and its `sequence`: the next
+   * connection at the same sequence (dashboards that subscribed together, met
+   * one after another in the fan-out) writes the same buffer, as a plain
+   * broadcast would.
+   */
+  lastFrame: Buffer | undefined;
+  lastSequence: number;
 }
 
 /** Serializes a stream entry's frame prefix once, for every connection it goes to. */
@@ -28,17 +36,19 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
     prefix: Buffer.from(`${head},"epoch":${JSON.stringify(epoch)},"offset":${entry.offset},"sequence":`),
     supersedeKey: supersedeKeyOf(entry.message),
     publishedAt: entry.publishedAt,
+    lastFrame: undefined,
+    lastSequence: 0,
   };
 }
 
-/** The complete frame of a prepared entry for one connection's `sequence`. */
-export function frameFor(entry: PreparedEntry, sequence: number): Buffer {
+/** The message of a prepared entry for one connection's `sequence` (a text frame's payload). */
+function payloadFor(entry: PreparedEntry, sequence: number): Buffer {
   const digits = String(sequence);
-  const frame = Buffer.allocUnsafe(entry.prefix.length + digits.length + 1);
-  entry.prefix.copy(frame, 0);
-  frame.write(digits, entry.prefix.length, 'latin1');
-  frame[frame.length - 1] = 0x7d; // '}'
-  return frame;
+  const payload = Buffer.allocUnsafe(entry.prefix.length + digits.length + 1);
+  entry.prefix.copy(payload, 0);
+  payload.write(digits, entry.prefix.length, 'latin1');
+  payload[payload.length - 1] = 0x7d; // '}'
+  return payload;
 }
 
 type Item =
@@ -83,6 +93,16 @@ function flushDueOutboxes(): void {
       outbox.ws.terminate();
     }
   }
+}
+
+/** The frame of `entry` for `sequence`, shared with the connection before when it had the same sequence. */
+function sharedFrame(entry: PreparedEntry, sequence: number): Buffer {
+  if (entry.lastFrame !== undefined && entry.lastSequence === sequence) return entry.lastFrame;
+  const frame = Buffer.allocUnsafe(frameSize(entry.prefix.length + digitCount(sequence) + 1));
+  writeDataFrame(frame, 0, entry.prefix, sequence);
+  entry.lastFrame = frame;
+  entry.lastSequence = sequence;
+  return frame;
 }
 
 function scheduleWrite(outbox: Outbox): void {
@@ -163,7 +183,9 @@ export class Outbox {
   #head = 0;
   #queuedBytes = 0;
   /** Frames to write at the end of this tick, in order. */
-  #due: Due[] | undefined;
+  #dueOne: Due | undefined;
+  /** All the frames due, in order, once there are several (`#dueOne` is the first). */
+  #dueAll: Due[] | undefined;
   #dueBytes = 0;
   /** Bytes handed to `ws.send` and not yet flushed (only without a raw socket). */
   #inFlight = 0;
@@ -217,7 +239,7 @@ export class Outbox {
   pushGap(): void {
     if (this.#failed) return;
     if (this.waiting) this.#items?.push({ kind: 'gap' });
-    else if (this.#due) this.#due.push(GAP);
+    else if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
     else this.sequence += 1;
   }
 
@@ -251,14 +273,24 @@ export class Outbox {
 
   /** Writes the frames due in this tick (called once per tick by the scheduler). */
   writeDue(): void {
-    const due = this.#due;
-    if (!due || this.#failed) return;
-    this.#due = undefined;
+    const one = this.#dueOne;
+    const all = this.#dueAll;
+    if (one === undefined || this.#failed) return;
+    this.#dueOne = undefined;
+    this.#dueAll = undefined;
     this.#dueBytes = 0;
     if (this.ws.readyState !== 1) return;
     if (this.#socket === null) this.#socket = rawSocketOf(this.ws);
-    if (this.#socket) this.#writeRaw(this.#socket, due);
-    else for (const frame of due) this.#writeOne(frame);
+    const socket = this.#socket;
+    if (!socket) {
+      for (const frame of all ?? [one]) this.#writeOne(frame);
+    } else if (all === undefined && one !== GAP && typeof one !== 'string') {
+      // The common case of one message per tick.
+      this.owner.stats.sent += 1;
+      this.#send(socket, sharedFrame(one, ++this.sequence));
+    } else {
+      this.#writeRaw(socket, all ?? [one]);
+    }
   }
 
   /** Bytes written and not yet flushed to the kernel. */
@@ -266,28 +298,20 @@ export class Outbox {
     return this.#socket ? this.#socket.writableLength : this.#inFlight;
   }
 
-  #addDue(frame: PreparedEntry | string, bytes: number): void {
-    if (this.#due) {
-      this.#due.push(frame);
-    } else {
-      this.#due = [frame];
+  #addDue(frame: Due, bytes: number): void {
+    if (this.#dueOne === undefined) {
+      this.#dueOne = frame;
       scheduleWrite(this);
+    } else if (this.#dueAll) {
+      this.#dueAll.push(frame);
+    } else {
+      this.#dueAll = [this.#dueOne, frame];
     }
     this.#dueBytes += bytes;
   }
 
   /** Frames every due message (numbering data messages in order) into one buffer: one write, one syscall. */
   #writeRaw(socket: Socket, due: Due[]): void {
-    const only = due.length === 1 ? due[0] : undefined;
-    if (only !== undefined && only !== GAP && typeof only !== 'string') {
-      // The common case of one message per tick: no second pass.
-      const sequence = ++this.sequence;
-      this.owner.stats.sent += 1;
-      const target = Buffer.allocUnsafe(frameSize(only.prefix.length + digitCount(sequence) + 1));
-      writeDataFrame(target, 0, only.prefix, sequence);
-      this.#send(socket, target);
-      return;
-    }
     // First pass: number the data messages in order (gaps included) and size the buffer exactly.
     const sequences = scratchSequences;
     let size = 0;
@@ -346,7 +370,7 @@ export class Outbox {
     if (typeof frame === 'string') {
       bytes = frame;
     } else {
-      bytes = frameFor(frame, ++this.sequence);
+      bytes = payloadFor(frame, ++this.sequence);
       this.owner.stats.sent += 1;
     }
     this.#inFlight += bytes.length;
@@ -358,7 +382,8 @@ export class Outbox {
 
   #abandon(): void {
     this.#failed = true;
-    this.#due = undefined;
+    this.#dueOne = undefined;
+    this.#dueAll = undefined;
     this.#dueBytes = 0;
     this.#items = undefined;
     this.#head = 0;
@@ -394,7 +419,7 @@ export class Outbox {
       ) {
         const item = items[this.#head++] as Item;
         if (item.kind === 'gap') {
-          if (this.#due) this.#due.push(GAP);
+          if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
           else this.sequence += 1;
         } else if (item.kind === 'control') {
           this.#queuedBytes -= item.frame.length;

@@ -17,7 +17,15 @@ interface TopicIndex<C> {
   /** Subscriptions without a value for any indexable key: candidates for every message. */
   unkeyed: Set<IndexedSubscription<C>>;
   /** key → value → subscriptions filtering on that key with that value (or any of an array). */
-  byKey: Map<FilterKey, Map<FilterScalar, Set<IndexedSubscription<C>>>>;
+  byKey: Map<FilterKey, Map<FilterScalar, Bucket<C>>>;
+}
+
+/** The subscriptions filed under one value of a key. */
+interface Bucket<C> {
+  /** Filtering on that key alone: every message with that value matches, unchecked. */
+  readonly exact: Set<IndexedSubscription<C>>;
+  /** Filtering on other keys too: each message is checked against the whole filter. */
+  readonly checked: Set<IndexedSubscription<C>>;
 }
 
 /**
@@ -45,13 +53,14 @@ export class SubscriptionIndex<C> {
       values = new Map();
       index.byKey.set(key, values);
     }
+    const exact = isOnlyKey(subscription.filter, key);
     for (const value of this.#valuesOf(subscription, key)) {
-      let set = values.get(value);
-      if (!set) {
-        set = new Set();
-        values.set(value, set);
+      let bucket = values.get(value);
+      if (!bucket) {
+        bucket = { exact: new Set(), checked: new Set() };
+        values.set(value, bucket);
       }
-      set.add(subscription);
+      (exact ? bucket.exact : bucket.checked).add(subscription);
     }
   }
 
@@ -64,9 +73,11 @@ export class SubscriptionIndex<C> {
     } else {
       const values = index.byKey.get(key);
       for (const value of this.#valuesOf(subscription, key)) {
-        const set = values?.get(value);
-        set?.delete(subscription);
-        if (set?.size === 0) values?.delete(value);
+        const bucket = values?.get(value);
+        if (!bucket) continue;
+        bucket.exact.delete(subscription);
+        bucket.checked.delete(subscription);
+        if (bucket.exact.size === 0 && bucket.checked.size === 0) values?.delete(value);
       }
       if (values?.size === 0) index.byKey.delete(key);
     }
@@ -83,9 +94,10 @@ export class SubscriptionIndex<C> {
     for (const [key, values] of index.byKey) {
       const value = (payload as Record<string, unknown>)[key];
       if (typeof value !== 'number' && typeof value !== 'string') continue;
-      const set = values.get(value);
-      if (!set) continue;
-      for (const subscription of set) {
+      const bucket = values.get(value);
+      if (!bucket) continue;
+      for (const subscription of bucket.exact) visit(subscription);
+      for (const subscription of bucket.checked) {
         if (matchesFilter(payload, subscription.filter)) visit(subscription);
       }
     }
@@ -101,4 +113,12 @@ export class SubscriptionIndex<C> {
     if (value === undefined) return [];
     return Array.isArray(value) ? (value as readonly FilterScalar[]) : [value as FilterScalar];
   }
+}
+
+/** Whether `key` is the only key `filter` sets. */
+function isOnlyKey(filter: Filter, key: FilterKey): boolean {
+  for (const other of Object.keys(filter) as FilterKey[]) {
+    if (other !== key && filter[other] !== undefined) return false;
+  }
+  return true;
 }
