@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { CloseCode } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
-import { connect, log, startHub } from './helpers.js';
+import { connect, log, progress, startHub } from './helpers.js';
 
 describe('frames due in one tick', () => {
   it('reach a socket in one write, in publish order, numbered without holes', async () => {
@@ -35,5 +35,43 @@ describe('frames due in one tick', () => {
     expect((await client.waitForClose()).code).toBe(CloseCode.GoingAway);
     await closing;
     expect(client.data().map((m) => (m.payload as { message: string }).message)).toEqual(['a', 'b']);
+  });
+
+  it('number each connection on its own when a fan-out shares frames between equal sequences', async () => {
+    const { url, hub } = await startHub();
+    // Fan-out order: a and c at the same sequence, b (one message ahead) between them.
+    const a = await connect(url);
+    await a.request('subscribe', { topic: 'logs' });
+    const b = await connect(url);
+    await b.request('subscribe', { topic: 'logs' });
+    await b.request('subscribe', { topic: 'test:progress' });
+    const c = await connect(url);
+    await c.request('subscribe', { topic: 'logs' });
+    await hub.publish(progress(1, 1, 10));
+    await b.waitForData(1);
+    // One message per tick (each received before the next), as a runner publishing steadily does.
+    for (let i = 0; i < 3; i++) {
+      await hub.publish(log(1, 'info', `line ${i}`));
+      await c.waitForData(i + 1);
+    }
+    const lines = (client: typeof a) =>
+      client
+        .data()
+        .filter((m) => m.type === 'log_entry')
+        .map((m) => [m.sequence, (m.payload as { message: string }).message]);
+    await a.waitForData(3);
+    await b.waitForData(4);
+    await c.waitForData(3);
+    expect(lines(a)).toEqual([
+      [1, 'line 0'],
+      [2, 'line 1'],
+      [3, 'line 2'],
+    ]);
+    expect(lines(b)).toEqual([
+      [2, 'line 0'],
+      [3, 'line 1'],
+      [4, 'line 2'],
+    ]);
+    expect(lines(c)).toEqual(lines(a));
   });
 });
