@@ -112,8 +112,20 @@ function connectOne(i) {
         else if (text.startsWith('42["subscribed"')) awaiting -= 1;
         else if (text === '2') ws.send('3');
       } else if (text.startsWith('{"type":"connected"')) {
-        for (const frame of subscribeFrames) ws.send(frame);
-      } else if (text.startsWith('{"type":"subscribed"')) {
+        if (target === 'hub' && config.distinctSequences) {
+          // Resumes at the stream's head with a sequence no other client has.
+          const { epoch, offset } = JSON.parse(text).payload;
+          lastSequence[i] = 1000 * i;
+          awaiting = 1;
+          const payload = { epoch, offset, sequence: lastSequence[i], subscriptions };
+          ws.send(JSON.stringify({ type: 'resume', payload }));
+        } else {
+          for (const frame of subscribeFrames) ws.send(frame);
+        }
+      } else if (
+        text.startsWith('{"type":"subscribed"') ||
+        text.startsWith('{"type":"resumed","payload":{"recovered":true')
+      ) {
         awaiting -= 1;
       } else if (text.startsWith('{"type":"error"')) {
         fail(new Error(text));

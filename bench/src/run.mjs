@@ -50,6 +50,20 @@ export const SCENARIOS = [
     targets: ALL,
   },
   {
+    // The hub shares a frame between connections at the same sequence, which
+    // the clients of fanout-1k all are (they subscribed together). Here each
+    // client resumes with a sequence of its own: every frame is built anew.
+    name: 'fanout-1k-distinct',
+    title: 'fan-out, 1,000 subscribers at distinct sequences, 1 message per tick',
+    kind: 'fanout',
+    clients: q(1000, 500),
+    warm: 60,
+    count: q(800, 200),
+    window: 32,
+    distinctSequences: true,
+    targets: ['floor', 'hub', 'hub-http'],
+  },
+  {
     name: 'fanout-5k',
     title: 'fan-out, 5,000 subscribers, 1 message per tick',
     kind: 'fanout',
@@ -297,6 +311,7 @@ async function runOnce(scenario, target, rep) {
       kind: scenario.kind,
       clients: scenario.clients,
       suites: scenario.suites ?? 1,
+      distinctSequences: scenario.distinctSequences === true,
     });
     const connected = await waitFor(generator, 'connected', 300_000);
     result.connectMs = connected.ms;
