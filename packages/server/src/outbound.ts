@@ -17,13 +17,12 @@ export interface PreparedEntry {
   readonly supersedeKey: string | undefined;
   readonly publishedAt: number | undefined;
   /**
-   * The complete frame last built from it, and its `sequence`: the next
-   * connection at the same sequence (dashboards that subscribed together, met
-   * one after another in the fan-out) writes the same buffer, as a plain
-   * broadcast would.
+   * Complete frames of this entry that no write holds, by the number of
+   * digits of their `sequence`: the next connection whose sequence has as many
+   * digits rewrites them and writes the same buffer, so a fan-out allocates
+   * and copies a frame once rather than per connection. See {@link Outbox}.
    */
-  lastFrame: Buffer | undefined;
-  lastSequence: number;
+  spareFrames: Array<Buffer | undefined> | undefined;
 }
 
 /** Serializes a stream entry's frame prefix once, for every connection it goes to. */
@@ -36,8 +35,7 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
     prefix: Buffer.from(`${head},"epoch":${JSON.stringify(epoch)},"offset":${entry.offset},"sequence":`),
     supersedeKey: supersedeKeyOf(entry.message),
     publishedAt: entry.publishedAt,
-    lastFrame: undefined,
-    lastSequence: 0,
+    spareFrames: undefined,
   };
 }
 
@@ -95,16 +93,6 @@ function flushDueOutboxes(): void {
   }
 }
 
-/** The frame of `entry` for `sequence`, shared with the connection before when it had the same sequence. */
-function sharedFrame(entry: PreparedEntry, sequence: number): Buffer {
-  if (entry.lastFrame !== undefined && entry.lastSequence === sequence) return entry.lastFrame;
-  const frame = Buffer.allocUnsafe(frameSize(entry.prefix.length + digitCount(sequence) + 1));
-  writeDataFrame(frame, 0, entry.prefix, sequence);
-  entry.lastFrame = frame;
-  entry.lastSequence = sequence;
-  return frame;
-}
-
 function scheduleWrite(outbox: Outbox): void {
   if (dueOutboxes.length === 0) setImmediate(flushDueOutboxes);
   dueOutboxes.push(outbox);
@@ -116,6 +104,10 @@ function rawSocketOf(ws: WebSocket): Socket | undefined {
   if (ws.extensions !== '') return undefined;
   const socket = (ws as unknown as { _socket?: Socket })._socket;
   return socket && typeof socket.write === 'function' ? socket : undefined;
+}
+
+function isTls(socket: Socket): boolean {
+  return (socket as Socket & { encrypted?: boolean }).encrypted === true;
 }
 
 /** Writes a server (unmasked) text frame header for `length` payload bytes at `at`; returns the payload's offset. */
@@ -142,13 +134,18 @@ function writeDataFrame(target: Buffer, at: number, prefix: Buffer, sequence: nu
   let end = writeHeader(target, at, prefix.length + digits + 1);
   target.set(prefix, end);
   end += prefix.length;
-  for (let d = end + digits - 1; d >= end; d--) {
-    target[d] = 48 + (sequence % 10);
-    sequence = Math.floor(sequence / 10);
-  }
+  writeDigits(target, end, digits, sequence);
   end += digits;
   target[end] = 0x7d; // '}'
   return end + 1;
+}
+
+/** Writes `value`'s `digits` decimal digits at `at`. */
+function writeDigits(target: Buffer, at: number, digits: number, value: number): void {
+  for (let d = at + digits - 1; d >= at; d--) {
+    target[d] = 48 + (value % 10);
+    value = Math.floor(value / 10);
+  }
 }
 
 /** Size of a server frame carrying `length` payload bytes. */
@@ -287,7 +284,7 @@ export class Outbox {
     } else if (all === undefined && one !== GAP && typeof one !== 'string') {
       // The common case of one message per tick.
       this.owner.stats.sent += 1;
-      this.#send(socket, sharedFrame(one, ++this.sequence));
+      this.#writeSpare(socket, one, ++this.sequence);
     } else {
       this.#writeRaw(socket, all ?? [one]);
     }
@@ -344,6 +341,32 @@ export class Outbox {
       }
     }
     this.#send(socket, target);
+  }
+
+  /**
+   * Writes a lone data frame in one of the entry's spare frames. A buffer may
+   * be rewritten once no write holds it: when the socket's `writableLength` is
+   * 0 after the write, Node handed every byte to the kernel at once and kept
+   * no reference (a pending or partial write counts its bytes until done).
+   * Such a buffer goes back to the spares; one a write still holds does not.
+   * TLS sockets encrypt through their own buffering: their frames are not reused.
+   */
+  #writeSpare(socket: Socket, entry: PreparedEntry, sequence: number): void {
+    const digits = digitCount(sequence);
+    const spares = entry.spareFrames;
+    let frame = spares?.[digits];
+    if (frame === undefined) {
+      frame = Buffer.allocUnsafe(frameSize(entry.prefix.length + digits + 1));
+      writeDataFrame(frame, 0, entry.prefix, sequence);
+    } else {
+      (spares as Array<Buffer | undefined>)[digits] = undefined;
+      writeDigits(frame, frame.length - 1 - digits, digits, sequence);
+    }
+    this.#send(socket, frame);
+    if (socket.writableLength === 0 && !isTls(socket)) {
+      entry.spareFrames ??= [];
+      entry.spareFrames[digits] = frame;
+    }
   }
 
   /**

@@ -1,7 +1,8 @@
+import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { CloseCode } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
-import { connect, log, progress, startHub } from './helpers.js';
+import { connect, disposer, log, progress, startHub } from './helpers.js';
 
 describe('frames due in one tick', () => {
   it('reach a socket in one write, in publish order, numbered without holes', async () => {
@@ -74,4 +75,46 @@ describe('frames due in one tick', () => {
     ]);
     expect(lines(c)).toEqual(lines(a));
   });
+
+  it('never rewrite a frame a pending write still holds, while other connections reuse frames', async () => {
+    // Server-side sockets, to see that the paused client's writes were really left pending.
+    const server = createServer();
+    const accepted: Socket[] = [];
+    server.on('connection', (socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    disposer.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { url, hub } = await startHub({
+      server,
+      softBufferedBytes: 64 * 1024 * 1024,
+      maxBufferedBytes: 128 * 1024 * 1024,
+    });
+    // Fan-out order: b, then a (paused: its writes stay pending), then c, one sequence ahead of a.
+    const b = await connect(url);
+    await b.request('subscribe', { topic: 'logs' });
+    const a = await connect(url, '', { timeoutMs: 30_000 });
+    await a.request('subscribe', { topic: 'logs' });
+    const c = await connect(url);
+    await c.request('subscribe', { topic: 'logs' });
+    await c.request('subscribe', { topic: 'test:progress' });
+    await hub.publish(progress(1, 1, 10));
+    await c.waitForData(1);
+    const aSocket = (a.ws as unknown as { _socket: Socket })._socket;
+    aSocket.pause();
+    const count = 400;
+    const text = (i: number) => `${i}:${'x'.repeat(16 * 1024)}`;
+    for (let i = 0; i < count; i++) {
+      await hub.publish(log(1, 'info', text(i)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await c.waitForData(count + 1);
+    const aServerSide = accepted.find((s) => s.remotePort === aSocket.localPort);
+    expect(aServerSide?.writableLength).toBeGreaterThan(0);
+    aSocket.resume();
+    const received = await a.waitForData(count);
+    expect(received.map((m) => m.sequence)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    expect(received.map((m) => (m.payload as { message: string }).message)).toEqual(
+      Array.from({ length: count }, (_, i) => text(i)),
+    );
+    expect(c.data().map((m) => m.sequence)).toEqual(Array.from({ length: count + 1 }, (_, i) => i + 1));
+  }, 60_000);
 });
