@@ -50,9 +50,10 @@ export const SCENARIOS = [
     targets: ALL,
   },
   {
-    // The hub shares a frame between connections at the same sequence, which
-    // the clients of fanout-1k all are (they subscribed together). Here each
-    // client resumes with a sequence of its own: every frame is built anew.
+    // The clients of fanout-1k subscribed together, so they are all at the same
+    // sequence: every frame of a message is the same bytes. Here each client
+    // resumes with a sequence of its own, as dashboards opened at different
+    // times are: every connection's frame differs in its sequence digits.
     name: 'fanout-1k-distinct',
     title: 'fan-out, 1,000 subscribers at distinct sequences, 1 message per tick',
     kind: 'fanout',
