@@ -58,15 +58,7 @@ export function printTable(scenarios, summary, sizes) {
   };
 
   for (const name of ['fanout-1k', 'fanout-1k-distinct', 'fanout-5k']) {
-    const distinct = name === 'fanout-1k-distinct';
-    const goal = distinct ? cpuGoal(1.15) : cpuGoal(1.15, 0.7);
-    metricRow(name, 'server CPU / delivery', 'cpuUsPerDelivery', 'µs', (s) => {
-      // Socket.IO has no per-connection numbering to differ: its fanout-1k figure is its figure here too.
-      const sio = summary['fanout-1k']?.socketio?.cpuUsPerDelivery;
-      const hub = s.hub?.cpuUsPerDelivery;
-      const reference = distinct && sio && hub ? `; ${(hub / sio).toFixed(2)}x Socket.IO of fanout-1k` : '';
-      return goal(s) + reference;
-    });
+    metricRow(name, 'server CPU / delivery', 'cpuUsPerDelivery', 'µs', cpuGoal(1.15, 0.7));
     metricRow(name, 'deliveries/s', 'deliveriesPerSecond', '/s');
   }
   metricRow('burst-1k', 'server CPU / delivery', 'cpuUsPerDelivery', 'µs', cpuGoal(0.35));
