@@ -47,7 +47,12 @@ export class Connection implements OutboxOwner {
   readonly #bucket: TokenBucket;
   #lastEntry: PreparedEntry | undefined;
   #refusedInRow = 0;
-  #refusedTotal = 0;
+  /**
+   * Refusals still tolerated: `closeAfterRefused` within about a minute. It
+   * refills, so a client that overran the rate now and then is not closed
+   * days later for refusals long past, while a flood spends it in a moment.
+   */
+  readonly #refusals: TokenBucket;
   #chain: Promise<void> = Promise.resolve();
   /** While a replay runs: live entries wait here, and pongs report this position. */
   #paused:
@@ -72,7 +77,9 @@ export class Connection implements OutboxOwner {
   ) {
     this.#ctx = ctx;
     const { options } = ctx;
-    this.#bucket = new TokenBucket(options.rateLimit.messagesPerSecond, options.rateLimit.burst);
+    const { messagesPerSecond, burst, closeAfterRefused } = options.rateLimit;
+    this.#bucket = new TokenBucket(messagesPerSecond, burst);
+    this.#refusals = new TokenBucket(closeAfterRefused / REFUSALS_WINDOW_S, closeAfterRefused - 1);
     this.#outbox = new Outbox(ws, this, options.softBufferedBytes, options.maxBufferedBytes);
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
@@ -184,8 +191,7 @@ export class Connection implements OutboxOwner {
     this.lastActivity = Date.now();
     this.#ctx.metrics.messagesIn.inc();
     if (!this.#bucket.take()) {
-      this.#refusedTotal += 1;
-      if (this.#refusedTotal >= this.#ctx.options.rateLimit.closeAfterRefused) {
+      if (!this.#refusals.take()) {
         this.close(CloseCode.PolicyViolation, 'rate limit exceeded repeatedly');
         return;
       }
@@ -455,6 +461,9 @@ export class Connection implements OutboxOwner {
     this.#sendControl({ type: 'error', ...withId(error.id), payload });
   }
 }
+
+/** The period over which `rateLimit.closeAfterRefused` refusals close a connection. */
+const REFUSALS_WINDOW_S = 60;
 
 function withId(id: MessageId | undefined): { id?: MessageId } {
   return id === undefined ? {} : { id };

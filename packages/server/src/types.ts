@@ -24,7 +24,11 @@ export interface RateLimitOptions {
   messagesPerSecond?: number;
   /** Messages allowed at once above the sustained rate. @default 100 */
   burst?: number;
-  /** Refused messages (`rate_limited`) after which the connection is closed with 1008. @default 200 */
+  /**
+   * Refused messages (`rate_limited`) within about a minute after which the
+   * connection is closed with 1008 (the allowance refills at this many per
+   * minute, so refusals long past do not count). @default 200
+   */
   closeAfterRefused?: number;
 }
 

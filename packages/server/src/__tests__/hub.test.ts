@@ -1,5 +1,5 @@
 import { CloseCode, ErrorCode } from '@atp/ws-protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { completed, connect, log, progress, startHub, toolCall } from './helpers.js';
 
 describe('connection', () => {
@@ -246,6 +246,38 @@ describe('bad input', () => {
     expect(client.messages.filter((m) => m.type === 'pong').length).toBeLessThanOrEqual(21);
     for (let i = 0; i < 5000 && client.ws.readyState === client.ws.OPEN; i++) client.send({ type: 'ping' });
     expect((await client.waitForClose()).code).toBe(CloseCode.PolicyViolation);
+  });
+
+  it('forgets refusals long past: only closeAfterRefused of them within a minute close', async () => {
+    // Only Date is faked (the rate limits' clock); sockets and timers are real.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const { url, hub } = await startHub({
+        rateLimit: { messagesPerSecond: 10, burst: 20, closeAfterRefused: 50 },
+      });
+      const client = await connect(url);
+      const received = async () => Number(/^atp_ws_messages_in_total (\d+)$/m.exec(await hub.metrics())?.[1]);
+      let sent = 0;
+      for (let round = 0; round < 3; round++) {
+        // The clock stands still: 20 accepted (the burst), 25 refused.
+        for (let i = 0; i < 45; i++) client.send({ type: 'ping', id: `${round}-${i}` });
+        sent += 45;
+        for (let waited = 0; (await received()) < sent; waited += 10) {
+          expect(waited).toBeLessThan(5000);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        vi.setSystemTime(Date.now() + 61_000);
+      }
+      // 75 refusals in all, never 50 within a minute: still open, and served again.
+      expect(client.messages.filter((m) => m.type === 'error')).toHaveLength(3);
+      expect(client.messages.filter((m) => m.type === 'pong')).toHaveLength(60);
+      expect((await client.request('ping', {})).type).toBe('pong');
+      // Within one minute the 50th refusal still closes.
+      for (let i = 0; i < 70; i++) client.send({ type: 'ping' });
+      expect((await client.waitForClose()).code).toBe(CloseCode.PolicyViolation);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('limits subscriptions per connection', async () => {
