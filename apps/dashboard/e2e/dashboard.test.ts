@@ -178,8 +178,18 @@ describe('the dashboard page in headless Chromium', () => {
     // The new process lost the old one's history: the page says so and rebuilds from its REST API.
     await page.getByTestId('recovery-notice').waitFor();
     expect(await page.getByTestId('recovery-notice').textContent()).toMatch(/refreshed from the server/);
-    // The selected run is rebuilt from the new server's first event, then goes on live.
-    const suiteId = new URL(page.url()).searchParams.get('suite');
+    // The selected run is one the new server has (it started its own runs: the old one may be
+    // gone), rebuilt from the new server's first event, then live.
+    const selected = () => new URL(page.url()).searchParams.get('suite');
+    await expect
+      .poll(async () => {
+        const { executions } = await getJson<{ executions: SuiteExecutionSummary[] }>(
+          `${second.url}/api/executions`,
+        );
+        return executions.some((e) => String(e.id) === selected());
+      })
+      .toBe(true);
+    const suiteId = selected();
     const record = await getJson<SuiteExecutionRecord>(`${second.url}/api/executions/${suiteId}`);
     await expect
       .poll(() => read.chipCount(page, 'events', 'all'), { timeout: 15_000 })
@@ -195,6 +205,29 @@ describe('the dashboard page in headless Chromium', () => {
       })
       .toBe(true);
     await shot(page, 'reconnected');
+    expect(errors).toEqual([]);
+  });
+
+  it('moves on to a run the restarted server has when the selected one is gone with the old server', async () => {
+    const first = await startDashboard(disposer);
+    const { page, errors } = await openPage(browser, disposer);
+    await page.goto(`${first.url}/`);
+    await expect.poll(() => read.connection(page)).toBe('connected');
+    await expect.poll(() => new URL(page.url()).searchParams.get('suite')).not.toBeNull();
+    const gone = Number(new URL(page.url()).searchParams.get('suite'));
+    await first.close();
+    await expect.poll(() => read.connection(page), { timeout: 5000 }).toBe('reconnecting');
+    // Its runs are numbered from 500: the run the page shows does not exist there.
+    const second = await startDashboard(disposer, { firstId: 500 }, first.port);
+    await expect.poll(() => read.connection(page), { timeout: 20_000 }).toBe('connected');
+    await page.getByTestId('recovery-notice').waitFor();
+    await expect
+      .poll(() => Number(new URL(page.url()).searchParams.get('suite')))
+      .toBeGreaterThanOrEqual(500);
+    const shown = Number(new URL(page.url()).searchParams.get('suite'));
+    expect(shown).not.toBe(gone);
+    expect(second.store.get(shown)).toBeDefined();
+    await expect.poll(() => page.getByText('is not on this server').count()).toBe(0);
     expect(errors).toEqual([]);
   });
 

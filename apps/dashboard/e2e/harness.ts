@@ -66,10 +66,11 @@ export async function openPage(
 /** The dashboard server in this process, on a free port, with a fast simulated runner. */
 export async function startDashboard(
   disposer: Disposer,
-  runner: { seed?: number; speed?: number } = {},
+  runner: { seed?: number; speed?: number; firstId?: number } = {},
+  port = 0,
 ): Promise<DashboardServer> {
   const dashboard = await createDashboardServer({
-    port: 0,
+    port,
     host: '127.0.0.1',
     env: {},
     runner: { speed: SPEED, seed: 11, suiteIntervalMs: [4000, 8000], ...runner },

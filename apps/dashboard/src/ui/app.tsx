@@ -1,4 +1,4 @@
-import { type ReactElement, useEffect, useState, useSyncExternalStore } from 'react';
+import { type ReactElement, useCallback, useEffect, useState, useSyncExternalStore } from 'react';
 import { fetchExecutions, fetchSuiteExecution } from './api.js';
 import { Header } from './components/header.js';
 import { RecoveryNotice } from './components/recovery-notice.js';
@@ -21,7 +21,8 @@ export function App(): ReactElement {
   const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot);
   const [view, setView] = useViewState();
   const selectedId = view.suite ?? defaultSuite(snapshot.suites);
-  const { notice, dismiss } = useGapRecovery(store, selectedId);
+  const unpin = useCallback(() => setView({ suite: undefined }), [setView]);
+  const { notice, dismiss } = useGapRecovery(store, selectedId, unpin);
 
   useEffect(() => {
     const controller = new AbortController();

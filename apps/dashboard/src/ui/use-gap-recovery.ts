@@ -23,11 +23,14 @@ export interface RecoveryNotice {
  * server), everything shown belongs to a stream that is gone: the store is
  * emptied at once, before the resume replays what the new stream holds from
  * its start, and the REST snapshots complete it. Gaps that come while a
- * recovery runs are folded into one more round after it.
+ * recovery runs are folded into one more round after it. A selected suite the
+ * server no longer has (a restarted server starts its own runs) is given up
+ * through `onSelectedGone`, so that the page moves on to one it has.
  */
 export function useGapRecovery(
   store: DashboardStore,
   selectedId: number | undefined,
+  onSelectedGone: (suiteId: number) => void,
 ): { notice: RecoveryNotice | undefined; dismiss: () => void } {
   const { on } = useATPWebSocket();
   const [notice, setNotice] = useState<RecoveryNotice>();
@@ -56,14 +59,18 @@ export function useGapRecovery(
         ]);
         if (list.status === 'fulfilled') store.loadSuites(list.value, { replace: true });
         else failed = true;
-        if (suiteId !== undefined && record.status === 'fulfilled') store.loadDetail(suiteId, record.value);
-        else if (record.status === 'rejected') failed = true;
+        if (suiteId !== undefined && record.status === 'fulfilled') {
+          if (record.value === undefined && list.status === 'fulfilled') onSelectedGone(suiteId);
+          else store.loadDetail(suiteId, record.value);
+        } else if (record.status === 'rejected') {
+          failed = true;
+        }
       } while (s.again);
       s.running = false;
       s.id += 1;
       setNotice({ id: s.id, reason: gap.reason, partialHistory: gap.subscription !== undefined, failed });
     },
-    [store],
+    [store, onSelectedGone],
   );
 
   useEffect(
