@@ -127,6 +127,15 @@ export class DashboardStore {
   /** For `useSyncExternalStore`: the same object until something changed. */
   readonly getSnapshot = (): DashboardSnapshot => this.#snapshot;
 
+  /**
+   * Builds the snapshot and tells the listeners now, rather than at the next
+   * frame: for a change the page acts on at once (a suite it shows is gone).
+   */
+  flush(): void {
+    this.#snapshot = this.#build();
+    for (const listener of [...this.#listeners]) listener();
+  }
+
   // ── suites ────────────────────────────────────────────────────────────────
 
   applySuiteProgress(p: SuiteProgressPayload): void {

@@ -60,8 +60,11 @@ export function useGapRecovery(
         if (list.status === 'fulfilled') store.loadSuites(list.value, { replace: true });
         else failed = true;
         if (suiteId !== undefined && record.status === 'fulfilled') {
-          if (record.value === undefined && list.status === 'fulfilled') onSelectedGone(suiteId);
-          else store.loadDetail(suiteId, record.value);
+          if (record.value === undefined && list.status === 'fulfilled') {
+            // The page picks another suite from the store's snapshot: it must hold the new list already.
+            store.flush();
+            onSelectedGone(suiteId);
+          } else store.loadDetail(suiteId, record.value);
         } else if (record.status === 'rejected') {
           failed = true;
         }

@@ -143,6 +143,22 @@ describe('DashboardStore', () => {
     expect(s.getSnapshot().suites.map((x) => [x.id, x.completedTests])).toEqual([[1, 2]]);
   });
 
+  it('shows changes at the next frame, or at once on flush()', () => {
+    const frames: Array<() => void> = [];
+    const s = new DashboardStore({ schedule: (flush) => frames.push(flush) });
+    let notified = 0;
+    s.subscribe(() => {
+      notified += 1;
+    });
+    s.loadSuites([summary({ id: 7, suite_execution_id: 7 })], { replace: true });
+    expect(s.getSnapshot().suites).toEqual([]);
+    s.flush();
+    expect(s.getSnapshot().suites.map((x) => x.id)).toEqual([7]);
+    expect(notified).toBe(1);
+    for (const frame of frames) frame();
+    expect(s.getSnapshot().suites.map((x) => x.id)).toEqual([7]);
+  });
+
   it('lists running suites first, then the newest', () => {
     const s = store();
     s.applySuiteProgress(progress(1, { suite_execution_id: 3 }));
