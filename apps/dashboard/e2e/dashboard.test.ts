@@ -221,12 +221,6 @@ describe('the dashboard page in headless Chromium', () => {
     const second = await startDashboard(disposer, { firstId: 500 }, first.port);
     await expect.poll(() => read.connection(page), { timeout: 20_000 }).toBe('connected');
     await page.getByTestId('recovery-notice').waitFor();
-    console.log(
-      'DBG',
-      await page.getByTestId('recovery-notice').textContent(),
-      page.url(),
-      JSON.stringify(second.store.list().map((e) => e.id)),
-    );
     await expect
       .poll(() => Number(new URL(page.url()).searchParams.get('suite')))
       .toBeGreaterThanOrEqual(500);
