@@ -18,13 +18,7 @@ import {
 import type { WebSocket } from 'ws';
 import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
-import {
-  Outbox,
-  type OutboundStats,
-  type OutboxOwner,
-  type PreparedEntry,
-  prepareEntry,
-} from './outbound.js';
+import { Outbox, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
 import type { HubContext } from './hub-context.js';
@@ -80,7 +74,13 @@ export class Connection implements OutboxOwner {
     const { messagesPerSecond, burst, closeAfterRefused } = options.rateLimit;
     this.#bucket = new TokenBucket(messagesPerSecond, burst);
     this.#refusals = new TokenBucket(closeAfterRefused / REFUSALS_WINDOW_S, closeAfterRefused - 1);
-    this.#outbox = new Outbox(ws, this, options.softBufferedBytes, options.maxBufferedBytes);
+    this.#outbox = new Outbox(
+      ws,
+      this,
+      ctx.metrics.outbound,
+      options.softBufferedBytes,
+      options.maxBufferedBytes,
+    );
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -101,10 +101,6 @@ export class Connection implements OutboxOwner {
         offset,
       },
     });
-  }
-
-  get stats(): OutboundStats {
-    return this.#ctx.metrics.outbound;
   }
 
   /** The outbound buffer passed its hard limit: a slow consumer, closed with 1013. */

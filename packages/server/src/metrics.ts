@@ -6,7 +6,6 @@ export class HubMetrics {
   readonly registry = new Registry();
   /** Counted by the connections' outboxes on every write, turned into counters when scraped. */
   readonly outbound: OutboundStats = { sent: 0, dropped: 0 };
-  #reported: OutboundStats = { sent: 0, dropped: 0 };
   readonly connections = new Gauge({
     name: 'atp_ws_connections',
     help: 'Open WebSocket connections',
@@ -84,7 +83,7 @@ export class HubMetrics {
   }
 
   #collect(stat: keyof OutboundStats, counter: Counter): void {
-    counter.inc(this.outbound[stat] - this.#reported[stat]);
-    this.#reported[stat] = this.outbound[stat];
+    counter.reset();
+    counter.inc(this.outbound[stat]);
   }
 }

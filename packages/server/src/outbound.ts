@@ -41,11 +41,9 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
 
 /** The message of a prepared entry for one connection's `sequence` (a text frame's payload). */
 function payloadFor(entry: PreparedEntry, sequence: number): Buffer {
-  const digits = String(sequence);
-  const payload = Buffer.allocUnsafe(entry.prefix.length + digits.length + 1);
-  entry.prefix.copy(payload, 0);
-  payload.write(digits, entry.prefix.length, 'latin1');
-  payload[payload.length - 1] = 0x7d; // '}'
+  const digits = digitCount(sequence);
+  const payload = Buffer.allocUnsafe(entry.prefix.length + digits + 1);
+  writeMessage(payload, 0, entry.prefix, sequence, digits);
   return payload;
 }
 
@@ -68,7 +66,6 @@ export interface OutboundStats {
 
 /** The connection an {@link Outbox} belongs to. */
 export interface OutboxOwner {
-  readonly stats: OutboundStats;
   /** The hard limit was exceeded: the connection must be closed (1013). */
   outboxOverflowed(): void;
 }
@@ -128,16 +125,20 @@ function writeHeader(target: Buffer, at: number, length: number): number {
   return at + 10;
 }
 
-/** Writes the frame of a data message (its prefix, `sequence`, `}`) at `at`; returns the offset after it. */
+/** Writes the frame of a data message (header, prefix, `sequence`, `}`) at `at`; returns the offset after it. */
 function writeDataFrame(target: Buffer, at: number, prefix: Buffer, sequence: number): number {
   const digits = digitCount(sequence);
-  let end = writeHeader(target, at, prefix.length + digits + 1);
-  target.set(prefix, end);
-  end += prefix.length;
+  const payloadAt = writeHeader(target, at, prefix.length + digits + 1);
+  return writeMessage(target, payloadAt, prefix, sequence, digits);
+}
+
+/** Writes a data message (its prefix, `sequence`, `}`) at `at`; returns the offset after it. */
+function writeMessage(target: Buffer, at: number, prefix: Buffer, sequence: number, digits: number): number {
+  target.set(prefix, at);
+  const end = at + prefix.length;
   writeDigits(target, end, digits, sequence);
-  end += digits;
-  target[end] = 0x7d; // '}'
-  return end + 1;
+  target[end + digits] = 0x7d; // '}'
+  return end + digits + 1;
 }
 
 /** Writes `value`'s `digits` decimal digits at `at`. */
@@ -198,6 +199,8 @@ export class Outbox {
   constructor(
     readonly ws: WebSocket,
     readonly owner: OutboxOwner,
+    /** The hub's counters, shared by all its outboxes. */
+    readonly stats: OutboundStats,
     readonly softLimit: number,
     readonly hardLimit: number,
   ) {}
@@ -225,7 +228,7 @@ export class Outbox {
       if (older && !older.dropped) {
         older.dropped = true;
         this.#queuedBytes -= older.entry.prefix.length;
-        this.owner.stats.dropped += 1;
+        this.stats.dropped += 1;
       }
       this.#byKey.set(key, item);
     }
@@ -283,7 +286,7 @@ export class Outbox {
       for (const frame of all ?? [one]) this.#writeOne(frame);
     } else if (all === undefined && one !== GAP && typeof one !== 'string') {
       // The common case of one message per tick.
-      this.owner.stats.sent += 1;
+      this.stats.sent += 1;
       this.#writeSpare(socket, one, ++this.sequence);
     } else {
       this.#writeRaw(socket, all ?? [one]);
@@ -327,7 +330,7 @@ export class Outbox {
       }
     }
     if (size === 0) return;
-    this.owner.stats.sent += messages;
+    this.stats.sent += messages;
     const target = Buffer.allocUnsafe(size);
     let at = 0;
     for (let i = 0; i < due.length; i++) {
@@ -353,20 +356,18 @@ export class Outbox {
    */
   #writeSpare(socket: Socket, entry: PreparedEntry, sequence: number): void {
     const digits = digitCount(sequence);
+    entry.spareFrames ??= [];
     const spares = entry.spareFrames;
-    let frame = spares?.[digits];
+    let frame = spares[digits];
     if (frame === undefined) {
       frame = Buffer.allocUnsafe(frameSize(entry.prefix.length + digits + 1));
       writeDataFrame(frame, 0, entry.prefix, sequence);
     } else {
-      (spares as Array<Buffer | undefined>)[digits] = undefined;
+      spares[digits] = undefined;
       writeDigits(frame, frame.length - 1 - digits, digits, sequence);
     }
     this.#send(socket, frame);
-    if (socket.writableLength === 0 && !isTls(socket)) {
-      entry.spareFrames ??= [];
-      entry.spareFrames[digits] = frame;
-    }
+    if (socket.writableLength === 0 && !isTls(socket)) spares[digits] = frame;
   }
 
   /**
@@ -394,7 +395,7 @@ export class Outbox {
       bytes = frame;
     } else {
       bytes = payloadFor(frame, ++this.sequence);
-      this.owner.stats.sent += 1;
+      this.stats.sent += 1;
     }
     this.#inFlight += bytes.length;
     this.ws.send(bytes, { binary: false }, () => {

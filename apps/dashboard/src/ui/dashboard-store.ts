@@ -382,8 +382,7 @@ export class DashboardStore {
     this.#scheduled = true;
     this.#schedule(() => {
       this.#scheduled = false;
-      this.#snapshot = this.#build();
-      for (const listener of [...this.#listeners]) listener();
+      this.flush();
     });
   }
 

@@ -4,8 +4,6 @@ import { type EventItem, KNOWN_EVENT_TYPES, type TestRun } from '../types.js';
 import { FilterChips } from './filter-chips.js';
 import { newestMatching } from './newest-matching.js';
 
-/** Rows rendered at most: the newest that pass the filter. */
-
 /** Props of {@link EventStream}. */
 export interface EventStreamProps {
   readonly events: readonly EventItem[];
