@@ -1,6 +1,7 @@
 // A hub in a child process of its own, driven over IPC by the reliability tests, so that its memory
 // and event-loop delay are measured apart from the thousands of clients of the test process, and so
 // that a restart is a real process restart. Imports the built packages, as a user's server would.
+import { createRequire } from 'node:module';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RedisBroker } from '@atp/ws-redis';
 import { createATPWebSocketServer, MemoryBroker } from '@atp/ws-server';
@@ -35,8 +36,29 @@ function memory() {
 
 const ms = (ns) => Math.round((ns / 1e6) * 100) / 100;
 
+/** An HTTP server with the Express router of `@atp/ws-server/express` (POST /api/ws/publish), listening on `port`. */
+async function restServer(port, publishToken) {
+  // express is a peer dependency of @atp/ws-server: resolve it from there.
+  const require = createRequire(import.meta.resolve('@atp/ws-server'));
+  const express = require('express');
+  const { createATPRouter } = await import('@atp/ws-server/express');
+  const { createServer } = await import('node:http');
+  const app = express();
+  const server = createServer(app);
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  return { app, server, mount: (h) => app.use(createATPRouter(h, { publishToken, clientScript: false })) };
+}
+
 const commands = {
-  async start({ port = 0, hubOptions = {}, brokerOptions }) {
+  /**
+   * Starts the hub. With `rest: { publishToken }` it is attached to an HTTP server that also serves
+   * the Express router (POST /api/ws/publish). With `awaitReady: false` it answers before the hub is
+   * ready (a broker that cannot be reached yet); the `ready` command waits for it.
+   */
+  async start({ port = 0, hubOptions = {}, brokerOptions, rest, awaitReady = true }) {
     if (brokerOptions?.kind === 'redis') {
       const { kind: _kind, ...options } = brokerOptions;
       broker = new RedisBroker(options);
@@ -44,9 +66,34 @@ const commands = {
       const { kind: _kind, ...options } = brokerOptions ?? {};
       broker = new MemoryBroker(options);
     }
-    hub = createATPWebSocketServer({ ...hubOptions, port, broker });
-    await hub.ready;
-    return { port: hub.address()?.port, serverId: hub.serverId, pid: process.pid };
+    if (rest) {
+      const http = await restServer(port, rest.publishToken);
+      hub = createATPWebSocketServer({ ...hubOptions, server: http.server, broker });
+      http.mount(hub);
+    } else {
+      hub = createATPWebSocketServer({ ...hubOptions, port, broker });
+    }
+    if (awaitReady) await hub.ready;
+    else hub.ready.catch(() => {});
+    return { port: hub.address()?.port ?? port, serverId: hub.serverId, pid: process.pid };
+  },
+  /** Waits up to `timeoutMs` for the hub to be ready; answers whether it is. */
+  async ready({ timeoutMs = 10_000 }) {
+    if (!hub) return { ready: false, error: 'no hub' };
+    let timer;
+    const timeout = new Promise((resolve) => {
+      timer = setTimeout(
+        () => resolve({ ready: false, error: `not ready after ${timeoutMs} ms` }),
+        timeoutMs,
+      );
+    });
+    const ready = hub.ready.then(
+      () => ({ ready: true }),
+      (error) => ({ ready: false, error: String(error?.message ?? error) }),
+    );
+    const result = await Promise.race([ready, timeout]);
+    clearTimeout(timer);
+    return result;
   },
   async publish({ messages }) {
     await hub.publish(messages);

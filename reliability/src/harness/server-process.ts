@@ -14,7 +14,14 @@ export type ChildHubOptions = Omit<
 /** Which broker the child uses. */
 export type ChildBrokerOptions =
   | ({ kind: 'memory' } & Omit<MemoryBrokerOptions, 'now'>)
-  | { kind: 'redis'; url: string; prefix: string; blockMs?: number; presenceTtlMs?: number };
+  | {
+      kind: 'redis';
+      url: string;
+      prefix: string;
+      blockMs?: number;
+      presenceTtlMs?: number;
+      maxMessages?: number;
+    };
 
 /** What `stats` reports, memory measured after two forced GCs. */
 export interface ChildStats {
@@ -76,7 +83,15 @@ export class ServerProcess {
 
   /** Forks the child and starts a hub in it on `port` (0 = any free port). */
   static async start(
-    options: { port?: number; hubOptions?: ChildHubOptions; brokerOptions?: ChildBrokerOptions } = {},
+    options: {
+      port?: number;
+      hubOptions?: ChildHubOptions;
+      brokerOptions?: ChildBrokerOptions;
+      /** Serve the Express router too (POST /api/ws/publish with this bearer token). */
+      rest?: { publishToken: string };
+      /** False: answer before the hub is ready (see {@link ServerProcess.ready}). Default true. */
+      awaitReady?: boolean;
+    } = {},
   ): Promise<ServerProcess> {
     const child = fork(SCRIPT, [], {
       execArgv: [
@@ -113,6 +128,11 @@ export class ServerProcess {
       this.#pending.set(id, { resolve, reject });
       this.child.send({ id, cmd, args });
     });
+  }
+
+  /** Waits up to `timeoutMs` for the hub's `ready`; resolves whether it became ready (and why not). */
+  ready(timeoutMs = 10_000): Promise<{ ready: boolean; error?: string }> {
+    return this.request('ready', { timeoutMs }) as Promise<{ ready: boolean; error?: string }>;
   }
 
   publish(messages: DataMessage[]): Promise<{ accepted: number }> {
