@@ -1,3 +1,13 @@
+export { chromiumExecutable } from './chromium.js';
 export { type Deferred, deferred, withTimeout } from './deferred.js';
 export { Disposer } from './disposer.js';
 export { type RawClientOptions, RawTestClient, type WireMessage } from './raw-client.js';
+export {
+  freePort,
+  RedisError,
+  type RedisReply,
+  RedisServer,
+  type RedisServerOptions,
+  redisCommand,
+} from './redis-server.js';
+export { testRedisUrl } from './test-redis.js';
