@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runSchedule, minimalLog, type RunResult } from './checker/executor.js';
 import { makeMessage } from './checker/messages.js';
@@ -126,6 +127,14 @@ describe('the delivery checker', () => {
         for (const h of result.heap) maxHeapGrowth = Math.max(maxHeapGrowth, h.peak - h.baseline);
         if (result.violations.length > 0) {
           failures.push(result);
+          if (process.env.CHECKER_TRACE) {
+            const trace = {
+              opLog: result.opLog,
+              log: result.log.map((p) => ({ k: p.k, type: p.message.type, status: p.status, start: p.start, end: p.end })),
+              records: result.records.map((r) => ({ name: r.name, subs: [...r.subs.keys()], events: r.events })),
+            };
+            writeFileSync(`${process.env.CHECKER_TRACE}/checker-${schedule.seed}.json`, JSON.stringify(trace, null, 1));
+          }
           console.log(report(result));
         }
       }

@@ -21,7 +21,7 @@ type Wire = {
 
 type Pending =
   | { type: 'subscribe'; key: string; afterK: number | undefined; crafted: boolean }
-  | { type: 'resume'; crafted: boolean }
+  | { type: 'resume'; crafted: boolean; craft: Craft | undefined }
   | { type: 'other' };
 
 /** How a `from` or a resume position is made. */
@@ -104,7 +104,7 @@ export class RawClient {
     this.#event({ kind: 'connect', at: this.clock.tick(), hub });
     const resume = this.#resumePayload(craft);
     if (resume) {
-      const id = this.#id({ type: 'resume', crafted: craft !== undefined });
+      const id = this.#id({ type: 'resume', crafted: craft !== undefined, craft });
       this.#send({ type: 'resume', id, payload: resume });
     } else {
       if (this.#lastSeq > 0) {
@@ -246,8 +246,10 @@ export class RawClient {
     }
     switch (message.type) {
       case 'connected':
+        // A client that resumes keeps its own position: the greeting of a new connection (up to date
+        // with everything, as it holds no subscription yet) would skip what was missed.
         this.#connectionEpoch = position?.epoch ?? '';
-        this.#observe(position);
+        if (!this.#position) this.#observe(position);
         return;
       case 'pong':
         this.#observe(position);
@@ -298,7 +300,10 @@ export class RawClient {
         this.#expected = next;
         this.#connectionEpoch = position?.epoch ?? this.#connectionEpoch;
         const replayed = Number(payload.replayed);
-        if (replayed > 0) this.#replays.push({ sub: undefined, left: replayed });
+        // After a resume from a gone epoch the server rightly replays the stream from its start,
+        // which may hold what this client already had: a replay of its own for the model.
+        const label = pending?.type === 'resume' && pending.craft === 'gone' ? 'resume from a gone epoch' : undefined;
+        if (replayed > 0) this.#replays.push({ sub: label, left: replayed });
         this.#observe(position);
         return;
       }

@@ -3,7 +3,7 @@ import type { DataMessage } from '@atp/ws-protocol';
 import { type ChildBrokerOptions, type ChildHubOptions, ServerProcess } from '../harness/server-process.js';
 import { AtpClient, RawClient, Route } from './clients.js';
 import { makeMessage, SUB_POOL, type Sub } from './messages.js';
-import { Clock, checkRun, type Published, type Violation } from './model.js';
+import { type ClientRecord, Clock, checkRun, type Published, type Violation } from './model.js';
 import { freePort, type KeyDump, OwnRedis } from './redis-server.js';
 import { describeOp, type Op, type Schedule } from './schedule.js';
 
@@ -35,6 +35,9 @@ export interface RunResult {
   readonly faults: Record<string, number>;
   readonly heap: { hub: number; baseline: number; peak: number; bound: number }[];
   readonly ms: number;
+  /** What each client recorded, and the publish log (for a trace of a failing seed). */
+  readonly records: ClientRecord[];
+  readonly log: readonly Published[];
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -352,6 +355,8 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
       faults,
       heap,
       ms: performance.now() - started,
+      records,
+      log,
     };
   } finally {
     for (const client of raws) client.close();
