@@ -63,7 +63,8 @@ const REALM = 'atp-ws';
  * The REST routes of SPEC section 6 as an Express 5 router, mounted at the
  * root of the app:
  *
- * - `GET /api/ws/info` → `{ url, ping_interval, ping_timeout }`
+ * - `GET /api/ws/info` → `{ url, ping_interval, ping_timeout }`; `X-Forwarded-Proto` / `X-Forwarded-Host`
+ *   count only from a peer the hub's `trustProxy` trusts (the app's `trust proxy` setting is not read)
  * - `GET /api/ws/clients` (admin token) → `{ clients, total }`
  * - `POST /api/ws/publish` (publish token) → 202 `{ accepted }`; 400 `invalid_json` / `invalid_message`
  *   (nothing of the request published), 401, 413, 415, 503 when the broker is unavailable

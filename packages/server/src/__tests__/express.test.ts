@@ -19,8 +19,8 @@ describe('GET /api/ws/info', () => {
     });
   });
 
-  it('answers wss:// behind a TLS-terminating proxy and the configured heartbeat', async () => {
-    const { base } = await startApp({}, { pingInterval: 20_000, pingTimeout: 5_000 });
+  it('answers wss:// behind a trusted TLS-terminating proxy and the configured heartbeat', async () => {
+    const { base } = await startApp({}, { pingInterval: 20_000, pingTimeout: 5_000, trustProxy: 'loopback' });
     const response = await fetch(`${base}/api/ws/info`, {
       headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'atp.example.com' },
     });
