@@ -12,21 +12,39 @@ export interface StreamEntry {
   readonly publishedAt?: number;
 }
 
-/** A batch of entries delivered to a broker subscriber, all from one epoch, in offset order. */
+/**
+ * A batch of entries delivered to a broker subscriber, all from one epoch, in
+ * offset order. A batch without entries announces a position instead: where
+ * the subscriber starts reading (right after it subscribed) or a new epoch
+ * (the stream's history was lost or diverged), with `head` its newest offset.
+ */
 export interface StreamBatch {
   readonly epoch: string;
   readonly entries: readonly StreamEntry[];
+  /** In a batch without entries: the newest offset of the stream in `epoch`, the position reading goes on from. */
+  readonly head?: number;
+}
+
+/** Options of {@link Broker.read}. */
+export interface ReadOptions {
+  /** Most entries to return; read the next page after the last entry returned, until `head`. */
+  readonly limit?: number;
 }
 
 /** What {@link Broker.read} found after a position. */
 export interface HistoryRead {
   /** The stream's current epoch. */
   readonly epoch: string;
-  /** Kept entries after the position, in offset order (superseded progress may be compacted away). */
+  /** Kept entries after the position, in offset order (superseded progress may be compacted away), at most `limit`. */
   readonly entries: readonly StreamEntry[];
   /** Offset of the newest entry when the read happened (0 when the stream is empty). */
   readonly head: number;
-  /** False when messages after the position are no longer kept (or the epoch changed). */
+  /**
+   * False when messages after the position are no longer kept, the epoch
+   * changed (the entries are then the new epoch's, from its start) or the
+   * position is ahead of the stream. Reading from `'start'` is always complete:
+   * it means the oldest entry kept.
+   */
   readonly complete: boolean;
   /** Why `complete` is false. */
   readonly reason?: GapReason;
@@ -43,10 +61,19 @@ export interface Broker {
   /**
    * Calls `listener` with every batch appended to the stream from now on (by
    * any process), in offset order. Resolves with a function that stops it.
+   * A broker should first call it with a batch without entries announcing
+   * the position it reads on from, as soon as it knows it (the hub waits for
+   * it before greeting clients), and another one on each new epoch; the hub
+   * falls back to {@link Broker.position} for a broker that does not.
+   * Subscribing must not fail while the broker is unreachable: it announces
+   * the position once it can.
    */
   subscribe(listener: (batch: StreamBatch) => void): Promise<() => Promise<void>>;
-  /** Reads the kept history after a position, or from the oldest kept entry with `'start'`. */
-  read(from: ReplayFrom): Promise<HistoryRead>;
+  /**
+   * Reads the kept history after a position, or from the oldest kept entry
+   * with `'start'`, at most `options.limit` entries at a time.
+   */
+  read(from: ReplayFrom, options?: ReadOptions): Promise<HistoryRead>;
   /** The current epoch and newest offset. */
   position(): Promise<{ epoch: string; offset: number }>;
   /** Releases the broker's resources. */

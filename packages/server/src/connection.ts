@@ -2,7 +2,6 @@ import {
   type ClientMessage,
   CloseCode,
   canonicalSubscriptionKey,
-  type DataMessage,
   ErrorCode,
   type Filter,
   GapReason,
@@ -25,20 +24,59 @@ import type { HubContext } from './hub-context.js';
 
 interface ConnectionSubscription extends IndexedSubscription<Connection> {
   readonly key: string;
-  /** Offset of the stream from which this subscription receives live messages. */
-  readonly activeAfter: number;
+  /**
+   * Every entry of the connection's epoch after this offset that matches was
+   * delivered through this subscription (or is gone from history): a replay for
+   * another subscription does not send it again.
+   */
+  coveredAfter: number;
 }
+
+/** A removed subscription, remembered so that a later replay does not repeat what it delivered. */
+interface PastSubscription {
+  readonly topic: string;
+  readonly filter: Filter;
+  readonly coveredAfter: number;
+  /** The connection's offset when it was removed. */
+  readonly until: number;
+}
+
+type Position = { epoch: string; offset: number };
+
+/** How one replay runs: where it reads from, which history it sends, and how the request is answered. */
+interface ReplayPlan {
+  /** Where reading starts. */
+  readonly from: ReplayFrom;
+  /** Entries up to this offset (of the connection's epoch) are history, sent when `wanted`; later ones are catch-up. */
+  boundary: number;
+  /** Picks the history entries to send. */
+  wanted(entry: StreamEntry): boolean;
+  /**
+   * The first read came back: adjusts the connection to it (epoch, gap) and
+   * says whether the history is complete, before anything is counted.
+   */
+  begin(first: HistoryRead): { complete: boolean; reason?: GapReason };
+  /** Answers the request, once the history to send has been counted. */
+  answer(replayed: number, result: { complete: boolean; reason?: GapReason }): void;
+  /** The history was sent (before catching up with live entries). */
+  sent?(): void;
+}
+
+/** Entries read from the broker at a time during a replay: what one turn of the event loop handles. */
+export const REPLAY_PAGE_SIZE = 1000;
 
 /** One accepted WebSocket: its subscriptions, sequence, outbound queue and replays. */
 export class Connection implements OutboxOwner {
   readonly connectedAt = Date.now();
   lastActivity = Date.now();
-  /** Heartbeat: set when a pong arrives, cleared when a ping is sent. */
+  /** Heartbeat: set when the pong answering the last ping arrives, cleared when a ping is sent. */
   alive = true;
   readonly subscriptions = new Map<string, ConnectionSubscription>();
   readonly #ctx: HubContext;
   readonly #outbox: Outbox;
   readonly #bucket: TokenBucket;
+  /** History scanned by replays, in pages: what a client may make the server read. */
+  readonly #replayBucket: TokenBucket;
   #lastEntry: PreparedEntry | undefined;
   #refusedInRow = 0;
   /**
@@ -48,16 +86,21 @@ export class Connection implements OutboxOwner {
    */
   readonly #refusals: TokenBucket;
   #chain: Promise<void> = Promise.resolve();
-  /** While a replay runs: live entries wait here, and pongs report this position. */
-  #paused:
-    | { queue: Array<PreparedEntry | 'gap'>; bytes: number; position: { epoch: string; offset: number } }
-    | undefined;
+  /** Requests received and not yet answered (bounded by `maxQueuedRequests`). */
+  #queued = 0;
   /**
-   * The position a resuming client already had. This process may lag behind it
-   * (it reads the shared stream a little later): live entries up to it were
-   * delivered on the client's previous connection and are not sent again.
+   * The stream position this connection is complete up to: every entry up to
+   * it that its subscriptions match was handed to the outbox. Live entries at
+   * or before it are not sent again (a replay may read ahead of this process,
+   * which reads a shared stream a little later).
    */
-  #floor: { epoch: string; offset: number } | undefined;
+  #through: Position;
+  /** When the entry at `#through` was published (for the lag shown to operators). */
+  #throughPublishedAt: number | undefined;
+  /** While a replay runs, live entries are not delivered: the replay reads them from history, in order. */
+  #replaying = false;
+  #past: PastSubscription[] = [];
+  #pingData: Buffer | undefined;
   #resumedOrSubscribed = false;
   #closed = false;
   #disposed = false;
@@ -68,12 +111,16 @@ export class Connection implements OutboxOwner {
     readonly clientId: string,
     readonly principal: Principal | null,
     readonly ip: string,
+    /** Earlier connections under this `client_id` that this process has seen. */
+    readonly reconnects = 0,
   ) {
     this.#ctx = ctx;
     const { options } = ctx;
-    const { messagesPerSecond, burst, closeAfterRefused } = options.rateLimit;
+    const { messagesPerSecond, burst, closeAfterRefused, replayMessagesPerSecond } = options.rateLimit;
     this.#bucket = new TokenBucket(messagesPerSecond, burst);
     this.#refusals = new TokenBucket(closeAfterRefused / REFUSALS_WINDOW_S, closeAfterRefused - 1);
+    const pages = Math.max(1, replayMessagesPerSecond / REPLAY_PAGE_SIZE);
+    this.#replayBucket = new TokenBucket(pages, pages);
     this.#outbox = new Outbox(
       ws,
       this,
@@ -81,15 +128,25 @@ export class Connection implements OutboxOwner {
       options.softBufferedBytes,
       options.maxBufferedBytes,
     );
+    this.#through = { ...ctx.position() };
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
-    ws.on('pong', () => {
-      this.alive = true;
+    ws.on('pong', (data) => {
+      // Only the answer to the outstanding ping counts: a peer that sends pongs on its own
+      // without reading (it cannot echo what it never read) is not kept alive by them.
+      if (this.#pingData && data.equals(this.#pingData)) this.alive = true;
     });
+  }
+
+  /** Sends a heartbeat ping whose payload the pong must echo. */
+  ping(data: Buffer): void {
+    this.alive = false;
+    this.#pingData = data;
+    this.ws.ping(data);
   }
 
   /** Sends the `connected` greeting. */
   greet(): void {
-    const { epoch, offset } = this.#ctx.position();
+    const { epoch, offset } = this.#through;
     this.#sendControl({
       type: 'connected',
       payload: {
@@ -113,39 +170,36 @@ export class Connection implements OutboxOwner {
     this.close(CloseCode.TryAgainLater, 'slow consumer: outbound buffer overflowed');
   }
 
-  /** Live fan-out entry point: at most once per entry, queued while a replay runs. */
+  /** Live fan-out entry point: at most once per entry; nothing while a replay reads the stream instead. */
   deliver(entry: PreparedEntry): void {
-    if (entry === this.#lastEntry || this.#closed) return;
+    if (entry === this.#lastEntry || this.#replaying || this.#closed) return;
     this.#lastEntry = entry;
-    const floor = this.#floor;
-    if (floor && entry.offset <= floor.offset && entry.epoch === floor.epoch) return;
-    const paused = this.#paused;
-    if (paused) {
-      paused.queue.push(entry);
-      paused.bytes += entry.prefix.length;
-      if (paused.bytes > this.#ctx.options.maxBufferedBytes) {
-        this.#ctx.metrics.slowConsumerCloses.inc();
-        this.close(CloseCode.TryAgainLater, 'slow consumer: outbound buffer overflowed during replay');
-      }
-      return;
-    }
+    const through = this.#through;
+    // Another epoch is one this connection is ahead in (the hub has not read it yet); an offset at or
+    // before `through` was delivered already.
+    if (entry.epoch !== through.epoch || entry.offset <= through.offset) return;
+    through.offset = entry.offset;
+    this.#throughPublishedAt = entry.publishedAt;
     this.#outbox.pushData(entry);
   }
 
   /**
-   * The stream's epoch changed under live delivery (the shared broker lost its
-   * history): entries not yet read from the old stream are gone, so the
-   * numbering gets a hole the client reports as a gap instead of missing them silently.
+   * The hub moved to a new epoch (the shared stream lost or rewrote its
+   * history): what this connection had not received of the old stream is gone,
+   * so its numbering gets a hole the client reports as a gap.
    */
-  markGap(): void {
-    if (this.#closed || this.subscriptions.size === 0) return;
-    if (this.#paused) this.#paused.queue.push('gap');
-    else this.#outbox.pushGap();
+  epochChanged(epoch: string): void {
+    if (this.#closed || this.#replaying || this.#through.epoch === epoch) return;
+    this.#enterEpoch(epoch, 0, true);
   }
 
   info(): ClientInfo {
     const topics = new Set<string>();
     for (const subscription of this.subscriptions.values()) topics.add(subscription.topic);
+    const hub = this.#ctx.position();
+    const position = this.#position();
+    const behind = position.epoch === hub.epoch ? Math.max(0, hub.offset - position.offset) : 0;
+    const oldest = this.#replaying ? this.#throughPublishedAt : this.#outbox.oldestQueuedAt;
     return {
       client_id: this.clientId,
       connected_at: new Date(this.connectedAt).toISOString(),
@@ -153,6 +207,15 @@ export class Connection implements OutboxOwner {
       last_activity: new Date(this.lastActivity).toISOString(),
       ip: this.ip,
       server_id: this.#ctx.serverId,
+      buffered_bytes: this.#outbox.bufferedBytes,
+      last_sequence: this.#outbox.sequence,
+      position,
+      lag_messages: behind + this.#outbox.queuedMessages,
+      lag_seconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
+      sent: this.#outbox.sentCount,
+      coalesced: this.#outbox.droppedCount,
+      replaying: this.#replaying,
+      reconnects: this.reconnects,
     };
   }
 
@@ -160,7 +223,6 @@ export class Connection implements OutboxOwner {
     if (this.#closed) return;
     this.#closed = true;
     this.#outbox.clear();
-    this.#paused = undefined;
     this.#ctx.release(this);
     this.ws.close(code, reason);
     // A peer that does not complete the closing handshake is cut off.
@@ -172,12 +234,17 @@ export class Connection implements OutboxOwner {
     return this.#disposed;
   }
 
+  /** True while a replay reads history for this connection. */
+  get replaying(): boolean {
+    return this.#replaying;
+  }
+
   /** Frees everything the connection holds (called once the socket is closed). */
   dispose(): void {
     this.#disposed = true;
     this.#closed = true;
     this.#outbox.clear();
-    this.#paused = undefined;
+    this.#past = [];
     for (const subscription of this.subscriptions.values()) this.#ctx.index.remove(subscription);
     this.subscriptions.clear();
   }
@@ -217,11 +284,21 @@ export class Connection implements OutboxOwner {
     const message = parsed.message;
     if (message.type === 'ping') {
       // Answered at once, even while a replay runs, with the position the client is safe to resume from.
-      const { epoch, offset } = this.#paused?.position ?? this.#position();
+      const { epoch, offset } = this.#position();
       this.#sendControl({ type: 'pong', ...withId(message.id), payload: { epoch, offset } });
       return;
     }
+    const limit = this.#ctx.options.maxQueuedRequests;
+    if (this.#queued >= limit) {
+      this.#sendError({
+        code: ErrorCode.RateLimited,
+        message: `${limit} requests are already waiting for an answer (a replay may be running); wait for their replies before sending more`,
+        id: message.id,
+      });
+      return;
+    }
     // Subscriptions and resumes run one after another, in arrival order, even when hooks or reads are async.
+    this.#queued += 1;
     this.#chain = this.#chain
       .then(() => this.#handle(message))
       .catch((error: unknown) => {
@@ -231,6 +308,9 @@ export class Connection implements OutboxOwner {
           message: 'the server failed handling this message',
           ...withId(message.id),
         });
+      })
+      .finally(() => {
+        this.#queued -= 1;
       });
   }
 
@@ -283,20 +363,37 @@ export class Connection implements OutboxOwner {
       });
       return;
     }
-    await this.#replay(from, position, (history) => {
-      // History this connection already got live through another subscription is not repeated.
-      const entries = this.#matching(
-        history,
-        position.offset,
-        (m) => matchesSubscription(m, subscription),
-        subscription,
-      );
-      this.#sendControl({
-        type: 'subscribed',
-        ...withId(message.id),
-        payload: { topic, filter, history: replayResult(history, entries.length), ...position },
-      });
-      return entries;
+    // History this connection already received (through this subscription or another) is not repeated.
+    const startsAfter = from === 'start' ? 0 : from.offset;
+    let answered: Position = position;
+    await this.#replay({
+      from,
+      boundary: position.offset,
+      wanted: (entry) =>
+        matchesSubscription(entry.message, subscription) &&
+        !(subscription.coveredAfter < entry.offset) &&
+        !this.#covered(entry, subscription),
+      begin: (first) => {
+        if (first.epoch !== this.#through.epoch) {
+          // The stream has a new epoch this connection has not seen: all of it comes as catch-up.
+          this.#enterEpoch(first.epoch, 0, true);
+          answered = { epoch: first.epoch, offset: 0 };
+          this.#plan.boundary = 0;
+        }
+        if (from === 'start') return { complete: true };
+        return first.complete ? { complete: true } : { complete: false, reason: first.reason };
+      },
+      answer: (replayed, result) => {
+        this.#sendControl({
+          type: 'subscribed',
+          ...withId(message.id),
+          payload: { topic, filter, history: replayResult(result, replayed), ...answered },
+        });
+      },
+      sent: () => {
+        if (this.#through.epoch === answered.epoch)
+          subscription.coveredAfter = Math.min(subscription.coveredAfter, startsAfter);
+      },
     });
   }
 
@@ -304,10 +401,12 @@ export class Connection implements OutboxOwner {
     const { topic, filter } = message.payload;
     let removed = 0;
     const onlyKey = filter === undefined ? undefined : canonicalSubscriptionKey(topic, filter as Filter);
+    const until = this.#position().offset;
     for (const [key, subscription] of this.subscriptions) {
       if (subscription.topic !== topic || (onlyKey !== undefined && key !== onlyKey)) continue;
       this.#ctx.index.remove(subscription);
       this.subscriptions.delete(key);
+      this.#remember(subscription, until);
       removed += 1;
     }
     this.#sendControl({
@@ -339,110 +438,250 @@ export class Connection implements OutboxOwner {
       if (!(await this.#authorize(topic, (filter ?? {}) as Filter, message.id)) || this.#closed) return;
     }
     this.#resumedOrSubscribed = true;
-    if (epoch === this.#ctx.position().epoch) this.#floor = { epoch, offset };
-    const position = this.#position();
-    // The client had everything up to its offset; after an epoch change it has nothing of the new stream.
-    const activeAfter = epoch === position.epoch ? offset : 0;
+    const hub = this.#ctx.position();
+    // The client had everything up to its position; the history after it is replayed (counted in the
+    // answer) up to where this process is, and whatever is newer follows as catch-up.
+    this.#through = { epoch, offset };
     const restored: ConnectionSubscription[] = [];
     for (const { topic, filter } of subscriptions) {
       const key = canonicalSubscriptionKey(topic, filter as Filter);
       if (!this.subscriptions.has(key))
-        restored.push(this.#addSubscription(key, topic, (filter ?? {}) as Filter, activeAfter));
+        restored.push(this.#addSubscription(key, topic, (filter ?? {}) as Filter, offset));
     }
-    await this.#replay({ epoch, offset }, { epoch, offset }, (history) => {
-      const entries = this.#matching(history, position.offset, (m) =>
-        restored.some((s) => matchesSubscription(m, s)),
-      );
-      const recovered = history.complete;
-      if (!recovered) this.#ctx.metrics.gaps.inc({ reason: history.reason ?? 'unknown' });
-      // After a gap one sequence number is skipped, so the hole is visible in the numbering too.
-      this.#outbox.sequence = recovered ? sequence : sequence + 1;
-      this.#sendControl({
-        type: 'resumed',
-        ...withId(message.id),
-        payload: {
-          recovered,
-          next_sequence: this.#outbox.sequence + 1,
-          ...replayResult(history, entries.length),
-          epoch: position.epoch,
-          offset: position.offset,
-        },
-      });
-      return entries;
+    let recovered = true;
+    await this.#replay({
+      from: { epoch, offset },
+      boundary: hub.epoch === epoch ? Math.max(offset, hub.offset) : offset,
+      wanted: (entry) => restored.some((s) => matchesSubscription(entry.message, s)),
+      begin: (first) => {
+        if (first.complete) return { complete: true };
+        recovered = false;
+        this.#ctx.metrics.gaps.inc({ reason: first.reason ?? 'unknown' });
+        if (first.epoch !== epoch) {
+          // History lost: the whole new epoch is what the client has not seen.
+          this.#enterEpoch(first.epoch, 0, false);
+          this.#plan.boundary = hub.epoch === first.epoch ? hub.offset : 0;
+        } else if (first.reason === GapReason.UnknownPosition) {
+          // A position this stream never reached (a client of another stream, a rollback): never a floor.
+          // The client goes on live from the head.
+          this.#enterEpoch(first.epoch, first.head, false);
+          this.#plan.boundary = first.head;
+        }
+        return { complete: false, reason: first.reason };
+      },
+      answer: (replayed, result) => {
+        // After a gap one sequence number is skipped, so the hole is visible in the numbering too.
+        this.#outbox.sequence = recovered ? sequence : sequence + 1;
+        this.#sendControl({
+          type: 'resumed',
+          ...withId(message.id),
+          payload: {
+            recovered,
+            next_sequence: this.#outbox.sequence + 1,
+            ...replayResult(result, replayed),
+            epoch: this.#through.epoch,
+            offset: this.#plan.boundary,
+          },
+        });
+      },
     });
   }
 
-  /** The position this connection is up to date with: the hub's, or the resumed client's when the hub lags behind it. */
-  #position(): { epoch: string; offset: number } {
+  /** The position this connection is up to date with: the hub's, or its own when it is ahead or replaying. */
+  #position(): Position {
+    const through = this.#through;
+    if (this.#replaying) return { ...through };
     const hub = this.#ctx.position();
-    const floor = this.#floor;
-    return floor && floor.epoch === hub.epoch && floor.offset > hub.offset ? floor : hub;
+    return hub.epoch === through.epoch && hub.offset > through.offset ? { ...hub } : { ...through };
   }
 
-  #addSubscription(key: string, topic: string, filter: Filter, activeAfter: number): ConnectionSubscription {
-    const subscription: ConnectionSubscription = { owner: this, topic, filter, key, activeAfter };
+  #addSubscription(key: string, topic: string, filter: Filter, coveredAfter: number): ConnectionSubscription {
+    const subscription: ConnectionSubscription = { owner: this, topic, filter, key, coveredAfter };
     this.subscriptions.set(key, subscription);
     this.#ctx.index.add(subscription);
     return subscription;
   }
 
-  /**
-   * History entries up to `through` that `wanted` accepts, minus those this
-   * connection already received live through one of its other subscriptions.
-   */
-  #matching(
-    history: HistoryRead,
-    through: number,
-    wanted: (message: DataMessage) => boolean,
-    except?: ConnectionSubscription,
-  ): StreamEntry[] {
-    const others = [...this.subscriptions.values()].filter((s) => s !== except);
-    const out: StreamEntry[] = [];
-    for (const entry of history.entries) {
-      if (entry.offset > through) break;
-      if (!wanted(entry.message)) continue;
-      const alreadySent =
-        except !== undefined &&
-        others.some((s) => s.activeAfter < entry.offset && matchesSubscription(entry.message, s));
-      if (!alreadySent) out.push(entry);
+  /** Remembers what a removed subscription delivered, the newest `maxSubscriptions` of them. */
+  #remember(subscription: ConnectionSubscription, until: number): void {
+    if (until <= subscription.coveredAfter) return;
+    const { topic, filter, coveredAfter } = subscription;
+    this.#past.push({ topic, filter, coveredAfter, until });
+    if (this.#past.length > this.#ctx.options.maxSubscriptions) this.#past.shift();
+  }
+
+  /** Whether this connection already received `entry` through a subscription other than `except`. */
+  #covered(entry: StreamEntry, except: ConnectionSubscription): boolean {
+    for (const s of this.subscriptions.values()) {
+      if (s !== except && s.coveredAfter < entry.offset && matchesSubscription(entry.message, s)) return true;
     }
-    return out;
+    for (const p of this.#past) {
+      if (p.coveredAfter < entry.offset && entry.offset <= p.until && matchesSubscription(entry.message, p))
+        return true;
+    }
+    return false;
+  }
+
+  /** Moves the connection to another epoch at `offset`; with `gap`, its numbering gets a hole. */
+  #enterEpoch(epoch: string, offset: number, gap: boolean): void {
+    if (gap && this.subscriptions.size > 0) {
+      this.#ctx.metrics.gaps.inc({ reason: GapReason.EpochChanged });
+      this.#outbox.pushGap();
+    }
+    const sameEpoch = this.#through.epoch === epoch;
+    this.#through = { epoch, offset };
+    this.#throughPublishedAt = undefined;
+    for (const subscription of this.subscriptions.values()) {
+      subscription.coveredAfter = sameEpoch ? Math.min(subscription.coveredAfter, offset) : offset;
+    }
+    if (!sameEpoch) this.#past = [];
+  }
+
+  /** The plan of the replay running now (set for the length of {@link Connection.#replay}). */
+  #plan!: ReplayPlan;
+
+  /**
+   * Runs one replay, with live delivery to this connection suspended: counts
+   * the history to send (so the answer can say how many follow), answers,
+   * sends that history, then catches up with the stream page by page until
+   * it reaches this process's position, and only then takes live entries
+   * again. Pages are bounded ({@link REPLAY_PAGE_SIZE}), paced by the
+   * outbound buffer and the `replayMessagesPerSecond` budget, and one turn of
+   * the event loop handles at most one: a long history never stalls the
+   * server, and nothing is held but the current page.
+   */
+  async #replay(plan: ReplayPlan): Promise<void> {
+    this.#replaying = true;
+    this.#plan = plan;
+    try {
+      const first = await this.#read(plan.from);
+      if (this.#closed || !first) return;
+      const result = plan.begin(first);
+      const epoch = this.#through.epoch;
+      const history = (read: HistoryRead) => read.epoch === epoch;
+      // Pass 1: count what will be sent.
+      let replayed = 0;
+      let read: HistoryRead | undefined = first;
+      while (read && history(read)) {
+        let last = 0;
+        for (const entry of read.entries) {
+          last = entry.offset;
+          if (entry.offset > plan.boundary) break;
+          if (plan.wanted(entry)) replayed += 1;
+        }
+        if (!this.#more(read, last, plan.boundary)) break;
+        read = await this.#read({ epoch, offset: last });
+        if (this.#closed) return;
+      }
+      plan.answer(replayed, result);
+      // Pass 2: send it, reading again from the start (nothing but the current page is held).
+      let sent = 0;
+      read = first;
+      while (read && sent < replayed) {
+        if (read.epoch !== this.#through.epoch) break;
+        let last = 0;
+        for (const entry of read.entries) {
+          last = entry.offset;
+          if (entry.offset > plan.boundary || sent >= replayed) break;
+          if (!plan.wanted(entry)) continue;
+          if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
+          if (this.#closed) return;
+          this.#send(read.epoch, entry);
+          sent += 1;
+        }
+        if (!this.#more(read, last, plan.boundary)) break;
+        read = await this.#read({ epoch: read.epoch, offset: last });
+        if (this.#closed) return;
+      }
+      this.#ctx.metrics.replayed.inc(sent);
+      plan.sent?.();
+      if (this.#through.offset < plan.boundary && this.#through.epoch === epoch)
+        this.#through.offset = plan.boundary;
+      await this.#catchUp();
+    } finally {
+      this.#replaying = false;
+    }
+  }
+
+  /** Whether a page was full and stopped before `through`: there is more to read. */
+  #more(read: HistoryRead, last: number, through: number): boolean {
+    return read.entries.length >= REPLAY_PAGE_SIZE && last < through && last < read.head;
   }
 
   /**
-   * Reads history from `from`, lets `select` pick (and acknowledge) what to
-   * send, sends it paced by the outbound buffer, then the live entries that
-   * arrived meanwhile: so the client sees history before live, in order, once.
-   * Entries are framed one by one as the buffer drains, so a replay holds at
-   * most its outbound buffer, not a copy of the history.
+   * Sends the entries after `#through` that any subscription matches, page by
+   * page, until the connection is where this process's live fan-out is; a new
+   * epoch or a hole in history on the way is marked as a gap.
    */
-  async #replay(
-    from: ReplayFrom,
-    safePosition: { epoch: string; offset: number },
-    select: (history: HistoryRead) => readonly StreamEntry[],
-  ): Promise<void> {
-    this.#paused = { queue: [], bytes: 0, position: safePosition };
-    let history: HistoryRead;
+  async #catchUp(): Promise<void> {
+    for (;;) {
+      const hub = this.#ctx.position();
+      const through = this.#through;
+      if (hub.epoch === through.epoch && through.offset >= hub.offset) return;
+      const read = await this.#read({ epoch: through.epoch, offset: through.offset });
+      if (this.#closed || !read) return;
+      if (read.epoch !== through.epoch) {
+        this.#enterEpoch(read.epoch, 0, true);
+        continue;
+      }
+      if (!read.complete) {
+        // Trimmed under the replay, or the stream went back behind this connection: mark the hole.
+        this.#outbox.pushGap();
+        this.#ctx.metrics.gaps.inc({ reason: read.reason ?? 'unknown' });
+        if (read.reason === GapReason.UnknownPosition) {
+          this.#enterEpoch(read.epoch, read.head, false);
+          continue;
+        }
+      }
+      if (read.entries.length === 0) return; // this process has not read as far as the broker, or is behind
+      for (const entry of read.entries) {
+        if (entry.offset <= this.#through.offset) continue;
+        if (this.#matchesAny(entry)) {
+          if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
+          if (this.#closed) return;
+          this.#send(read.epoch, entry);
+        }
+        this.#through.offset = entry.offset;
+        this.#throughPublishedAt = entry.publishedAt;
+      }
+      // Ahead of this process (it reads the shared stream a little later): live entries up to here are skipped.
+      if (hub.epoch !== read.epoch && read.entries.length < REPLAY_PAGE_SIZE) return;
+    }
+  }
+
+  #matchesAny(entry: StreamEntry): boolean {
+    for (const subscription of this.subscriptions.values()) {
+      if (matchesSubscription(entry.message, subscription)) return true;
+    }
+    return false;
+  }
+
+  #send(epoch: string, entry: StreamEntry): void {
+    this.#outbox.pushData(prepareEntry(epoch, entry));
+    if (entry.offset > this.#through.offset) {
+      this.#through.offset = entry.offset;
+      this.#throughPublishedAt = entry.publishedAt;
+    }
+  }
+
+  /**
+   * One page of history, once the replay budget and the event loop allow: at
+   * most one page per turn of the loop, so other connections are served in
+   * between. A failed read ends the replay with a gap.
+   */
+  async #read(from: ReplayFrom): Promise<HistoryRead | undefined> {
+    for (let wait = this.#replayBucket.takeOrWait(); wait > 0; wait = this.#replayBucket.takeOrWait()) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.#closed) return undefined;
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#closed) return undefined;
     try {
-      history = await this.#ctx.broker.read(from);
+      return await this.#ctx.broker.read(from, { limit: REPLAY_PAGE_SIZE });
     } catch (error) {
       this.#ctx.logger.warn({ err: error, clientId: this.clientId }, 'history read failed');
       const { epoch, offset } = this.#ctx.position();
-      history = { epoch, head: offset, entries: [], complete: false, reason: GapReason.BrokerUnavailable };
-    }
-    if (this.#closed) return;
-    const entries = select(history);
-    this.#ctx.metrics.replayed.inc(entries.length);
-    for (const entry of entries) {
-      if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
-      if (this.#closed) return;
-      this.#outbox.pushData(prepareEntry(history.epoch, entry));
-    }
-    const paused = this.#paused;
-    this.#paused = undefined;
-    for (const item of paused?.queue ?? []) {
-      if (item === 'gap') this.#outbox.pushGap();
-      else this.#outbox.pushData(item);
+      return { epoch, head: offset, entries: [], complete: false, reason: GapReason.BrokerUnavailable };
     }
   }
 
@@ -465,8 +704,8 @@ function withId(id: MessageId | undefined): { id?: MessageId } {
   return id === undefined ? {} : { id };
 }
 
-function replayResult(history: HistoryRead, replayed: number) {
-  return history.complete
+function replayResult(result: { complete: boolean; reason?: GapReason }, replayed: number) {
+  return result.complete
     ? { replayed, complete: true }
-    : { replayed, complete: false, reason: history.reason };
+    : { replayed, complete: false, reason: result.reason };
 }

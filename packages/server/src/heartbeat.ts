@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Connection } from './connection.js';
 
 /**
  * Server-side heartbeat: every `interval` ms each connection gets a ping
- * frame; one that has not answered `timeout` ms later is terminated, which
- * frees its resources through the normal close path.
+ * frame with a fresh payload; one that has not echoed it in a pong `timeout`
+ * ms later is terminated, which frees its resources through the normal close
+ * path. A peer that stopped reading cannot echo it, whatever pongs it sends,
+ * and its frames queue behind what it does not read.
  */
 export class Heartbeat {
   #interval: NodeJS.Timeout | undefined;
@@ -25,10 +28,11 @@ export class Heartbeat {
   beat(): void {
     this.onBeat();
     const pinged: Connection[] = [];
+    // Each beat's ping carries fresh bytes the pong must echo: only a peer that read the ping is alive.
+    const data = randomBytes(8);
     for (const connection of this.connections()) {
-      connection.alive = false;
       try {
-        connection.ws.ping();
+        connection.ping(data);
         pinged.push(connection);
       } catch {
         connection.ws.terminate();

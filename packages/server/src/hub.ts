@@ -20,6 +20,7 @@ import { MemoryBroker } from './memory-broker.js';
 import { HubMetrics } from './metrics.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import { prepareEntry } from './outbound.js';
+import { clientAddress, trustedForwardedHeader } from './proxy.js';
 import { SessionRegistry } from './sessions.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import type { ATPWebSocketServerOptions, ClientInfo, Logger, Principal } from './types.js';
@@ -154,7 +155,10 @@ export class ATPWebSocketServer {
     }
   }
 
-  /** Connection info for `GET /api/ws/info`, with the URL as a client outside sees it. */
+  /**
+   * Connection info for `GET /api/ws/info`, with the URL as a client outside sees it: from `publicUrl`,
+   * else from `Host`, or `X-Forwarded-Proto` / `X-Forwarded-Host` when the peer is trusted by `trustProxy`.
+   */
   info(request?: IncomingMessage): WebSocketInfo {
     return {
       url: this.#userOptions.publicUrl ?? this.#urlFor(request),
@@ -165,8 +169,24 @@ export class ATPWebSocketServer {
 
   /** Prometheus text of the hub's metrics. */
   metrics(): Promise<string> {
-    this.metricsRegistry.connections.set(this.#connections.size);
-    this.metricsRegistry.brokerUp.set(this.#broker.available === false ? 0 : 1);
+    const metrics = this.metricsRegistry;
+    metrics.connections.set(this.#connections.size);
+    metrics.brokerUp.set(this.#broker.available === false || this.#position.epoch === '' ? 0 : 1);
+    let buffered = 0;
+    let lag = 0;
+    let oldest = 0;
+    let replaying = 0;
+    for (const connection of this.#connections.values()) {
+      const info = connection.info();
+      buffered += info.buffered_bytes ?? 0;
+      lag += info.lag_messages ?? 0;
+      oldest = Math.max(oldest, info.lag_seconds ?? 0);
+      if (info.replaying) replaying += 1;
+    }
+    metrics.bufferedBytes.set(buffered);
+    metrics.lagMessages.set(lag);
+    metrics.lagSecondsMax.set(oldest);
+    metrics.replaysActive.set(replaying);
     return this.metricsRegistry.registry.metrics();
   }
 
@@ -182,8 +202,11 @@ export class ATPWebSocketServer {
   }
 
   async #start(index: SubscriptionIndex<Connection>, port: number | undefined): Promise<void> {
-    this.#position = await this.#broker.position();
+    // The broker announces where it starts reading (an empty batch) as soon as it can: taking the
+    // position from that announcement, not from a separate read, leaves no message between the two.
+    // Until it is known (the broker is unreachable at start), upgrades are refused with 503.
     this.#unsubscribeBroker = await this.#broker.subscribe((batch) => this.#dispatch(index, batch));
+    if (this.#position.epoch === '') void this.#learnPosition();
     this.#heartbeat.start();
     if (this.#broker.reportClients) {
       await this.#reportClients();
@@ -205,6 +228,20 @@ export class ATPWebSocketServer {
     }
   }
 
+  /** For a broker that does not announce its position: asks it, retrying until it answers. */
+  async #learnPosition(): Promise<void> {
+    for (let attempt = 0; this.#position.epoch === '' && !this.#closing; attempt++) {
+      try {
+        const position = await this.#broker.position();
+        if (this.#position.epoch === '') this.#position = position;
+        return;
+      } catch (error) {
+        if (attempt === 0) this.#logger.warn({ err: error }, 'the broker is unreachable; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+
   #dispatch(index: SubscriptionIndex<Connection>, batch: StreamBatch): void {
     const started = performance.now();
     if (this.#position.epoch !== '' && batch.epoch !== this.#position.epoch) {
@@ -212,7 +249,12 @@ export class ATPWebSocketServer {
         { from: this.#position.epoch, to: batch.epoch },
         'the stream has a new epoch: marking a gap',
       );
-      for (const connection of this.#connections.values()) connection.markGap();
+      this.#position = { epoch: batch.epoch, offset: 0 };
+      for (const connection of this.#connections.values()) connection.epochChanged(batch.epoch);
+    }
+    if (batch.entries.length === 0) {
+      this.#position = { epoch: batch.epoch, offset: batch.head ?? this.#position.offset };
+      return;
     }
     for (const entry of batch.entries) {
       const prepared = prepareEntry(batch.epoch, entry);
@@ -242,14 +284,12 @@ export class ATPWebSocketServer {
   }
 
   #urlFor(request: IncomingMessage | undefined): string {
-    const forwardedProto = String(request?.headers['x-forwarded-proto'] ?? '')
-      .split(',')[0]
-      ?.trim();
+    // X-Forwarded-* only from a trusted proxy: anyone else could make /api/ws/info point elsewhere.
+    const trust = this.#options.trustProxy;
+    const forwardedProto = trustedForwardedHeader(request, 'x-forwarded-proto', trust);
     const encrypted = (request?.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
     const secure = forwardedProto ? forwardedProto === 'https' || forwardedProto === 'wss' : encrypted;
-    const forwardedHost = String(request?.headers['x-forwarded-host'] ?? '')
-      .split(',')[0]
-      ?.trim();
+    const forwardedHost = trustedForwardedHeader(request, 'x-forwarded-host', trust);
     const address = this.address();
     const host = forwardedHost || request?.headers.host || `localhost:${address?.port ?? 8000}`;
     return `${secure ? 'wss' : 'ws'}://${host}${this.#options.path}`;
@@ -282,12 +322,18 @@ export class ATPWebSocketServer {
       return;
     }
     if (this.#closing) return refuse(503, 'server is shutting down');
+    if (this.#position.epoch === '') {
+      // No stream position yet (the broker has been unreachable since start): a greeting now could
+      // only carry a position that looks valid and is not.
+      return refuse(503, 'the message broker is not reachable yet', { 'Retry-After': '2' });
+    }
     if (!this.#originAllowed(request.headers.origin)) return refuse(403, 'origin not allowed');
     const requestedId = url.searchParams.get('client_id');
     if (requestedId !== null && !CLIENT_ID_PATTERN.test(requestedId)) {
       return refuse(400, 'client_id must match ^[A-Za-z0-9_-]{1,64}$');
     }
-    const ip = request.socket.remoteAddress ?? 'unknown';
+    // X-Forwarded-For counts only through trusted proxies, else anyone could dodge the per-IP limit.
+    const ip = clientAddress(request, this.#options.trustProxy);
     if (this.#counter.total >= this.#options.maxConnections) {
       return refuse(503, 'too many connections', { 'Retry-After': '5' });
     }
@@ -350,6 +396,9 @@ export class ATPWebSocketServer {
   #originAllowed(origin: string | undefined): boolean {
     const allowed = this.#userOptions.allowedOrigins;
     if (allowed === undefined) return true;
+    // No Origin: not a browser, so not the cross-site request an origin check guards against.
+    const missing = this.#options.allowMissingOrigin;
+    if (origin === undefined && missing !== undefined) return missing;
     if (typeof allowed === 'function') return allowed(origin);
     return origin !== undefined && allowed.includes(origin);
   }
@@ -359,9 +408,10 @@ export class ATPWebSocketServer {
     if (previous) {
       previous.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
     }
-    const connection = new Connection(this.#context, ws, clientId, principal, ip);
+    const reconnects = this.#sessions.open(clientId, principal);
+    if (reconnects > 0) this.metricsRegistry.reconnects.inc();
+    const connection = new Connection(this.#context, ws, clientId, principal, ip, reconnects);
     this.#connections.set(clientId, connection);
-    this.#sessions.open(clientId, principal);
     this.metricsRegistry.connectionsTotal.inc();
     this.metricsRegistry.connections.set(this.#connections.size);
     ws.on('error', (error) => this.#logger.debug({ err: error, clientId }, 'socket error'));

@@ -17,12 +17,22 @@ export class TokenBucket {
 
   /** Takes one token; false when the bucket is empty. */
   take(): boolean {
-    const now = this.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
-    this.#last = now;
+    this.#refill();
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
+  }
+
+  /** Takes one token when there is one and answers 0, else answers the ms until there is one (taking nothing). */
+  takeOrWait(): number {
+    if (this.take()) return 0;
+    return Math.ceil(((1 - this.#tokens) / this.rate) * 1000);
+  }
+
+  #refill(): void {
+    const now = this.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.rate);
+    this.#last = now;
   }
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type DataMessage, GapReason, type ReplayFrom } from '@atp/ws-protocol';
-import type { Broker, HistoryRead, StreamBatch, StreamEntry } from './broker.js';
+import type { Broker, HistoryRead, ReadOptions, StreamBatch, StreamEntry } from './broker.js';
 import { supersedeKeyOf } from './supersede.js';
 
 /** Options of {@link MemoryBroker}. */
@@ -85,36 +85,26 @@ export class MemoryBroker implements Broker {
 
   async subscribe(listener: (batch: StreamBatch) => void): Promise<() => Promise<void>> {
     this.#listeners.add(listener);
+    listener({ epoch: this.epoch, entries: [], head: this.#head });
     return async () => {
       this.#listeners.delete(listener);
     };
   }
 
-  async read(from: ReplayFrom): Promise<HistoryRead> {
+  async read(from: ReplayFrom, options: ReadOptions = {}): Promise<HistoryRead> {
     const head = this.#head;
-    if (from === 'start') {
-      const complete = this.#truncatedThrough === 0;
-      return {
-        epoch: this.epoch,
-        head,
-        entries: this.#entries.slice(),
-        complete,
-        ...(complete ? {} : { reason: GapReason.HistoryTruncated }),
-      };
-    }
+    const page = (start: number) =>
+      options.limit === undefined
+        ? this.#entries.slice(start)
+        : this.#entries.slice(start, start + Math.max(1, options.limit));
+    if (from === 'start') return { epoch: this.epoch, head, entries: page(0), complete: true };
     if (from.epoch !== this.epoch) {
-      return {
-        epoch: this.epoch,
-        head,
-        entries: this.#entries.slice(),
-        complete: false,
-        reason: GapReason.EpochChanged,
-      };
+      return { epoch: this.epoch, head, entries: page(0), complete: false, reason: GapReason.EpochChanged };
     }
     if (from.offset > head) {
       return { epoch: this.epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
     }
-    const entries = this.#entries.slice(this.#indexAfter(from.offset));
+    const entries = page(this.#indexAfter(from.offset));
     if (from.offset < this.#truncatedThrough) {
       return { epoch: this.epoch, head, entries, complete: false, reason: GapReason.HistoryTruncated };
     }

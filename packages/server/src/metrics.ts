@@ -66,6 +66,31 @@ export class HubMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly reconnects = new Counter({
+    name: 'atp_ws_reconnects_total',
+    help: 'Connections accepted under a client_id this process had seen before',
+    registers: [this.registry],
+  });
+  readonly bufferedBytes = new Gauge({
+    name: 'atp_ws_buffered_bytes',
+    help: 'Outbound bytes buffered for all connections (written but not flushed, or queued)',
+    registers: [this.registry],
+  });
+  readonly lagMessages = new Gauge({
+    name: 'atp_ws_lag_messages',
+    help: 'Messages connections are behind the stream, summed: still to be replayed or queued',
+    registers: [this.registry],
+  });
+  readonly lagSecondsMax = new Gauge({
+    name: 'atp_ws_lag_seconds_max',
+    help: 'Age of the oldest message a connection is still to receive, seconds',
+    registers: [this.registry],
+  });
+  readonly replaysActive = new Gauge({
+    name: 'atp_ws_replays_active',
+    help: 'Connections with a replay of history in progress',
+    registers: [this.registry],
+  });
   readonly brokerUp = new Gauge({
     name: 'atp_ws_broker_up',
     help: '1 when the broker is reachable, 0 during an outage',

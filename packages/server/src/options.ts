@@ -1,4 +1,5 @@
 import { WS_PATH } from '@atp/ws-protocol';
+import { compileTrustProxy, type TrustFunction } from './proxy.js';
 import type { ATPWebSocketServerOptions, Logger, RateLimitOptions } from './types.js';
 
 /** Options with every default filled in. */
@@ -12,6 +13,7 @@ export interface ResolvedOptions
       | 'pingTimeout'
       | 'maxPayload'
       | 'maxSubscriptions'
+      | 'maxQueuedRequests'
       | 'maxConnections'
       | 'maxConnectionsPerIp'
       | 'softBufferedBytes'
@@ -20,6 +22,10 @@ export interface ResolvedOptions
     >
   > {
   rateLimit: Required<RateLimitOptions>;
+  /** `trustProxy` compiled: whether a hop is a trusted proxy. */
+  trustProxy: TrustFunction;
+  /** Whether an upgrade without `Origin` passes the origin check; `undefined`: a predicate decides. */
+  allowMissingOrigin: boolean | undefined;
 }
 
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -46,8 +52,12 @@ export function resolveOptions(options: ATPWebSocketServerOptions): {
     throw new TypeError('option softBufferedBytes must not exceed maxBufferedBytes');
   }
   const rate = options.rateLimit ?? {};
+  const logger = options.logger ?? silent;
+  const trustProxy = compileTrustProxy(options.trustProxy, (error) =>
+    logger.warn({ err: error }, 'the trustProxy function threw; the address is not trusted'),
+  );
   return {
-    logger: options.logger ?? silent,
+    logger,
     resolved: {
       path,
       host: options.host ?? '127.0.0.1',
@@ -55,6 +65,7 @@ export function resolveOptions(options: ATPWebSocketServerOptions): {
       pingTimeout: positive('pingTimeout', options.pingTimeout, 10_000),
       maxPayload: positive('maxPayload', options.maxPayload, 64 * 1024),
       maxSubscriptions: positive('maxSubscriptions', options.maxSubscriptions, 100),
+      maxQueuedRequests: positive('maxQueuedRequests', options.maxQueuedRequests, 64),
       maxConnections: positive('maxConnections', options.maxConnections, 10_000),
       maxConnectionsPerIp: positive('maxConnectionsPerIp', options.maxConnectionsPerIp, 1_000),
       softBufferedBytes,
@@ -64,7 +75,29 @@ export function resolveOptions(options: ATPWebSocketServerOptions): {
         messagesPerSecond: positive('rateLimit.messagesPerSecond', rate.messagesPerSecond, 50),
         burst: positive('rateLimit.burst', rate.burst, 100),
         closeAfterRefused: positive('rateLimit.closeAfterRefused', rate.closeAfterRefused, 200),
+        replayMessagesPerSecond: positive(
+          'rateLimit.replayMessagesPerSecond',
+          rate.replayMessagesPerSecond,
+          200_000,
+          1000,
+        ),
       },
+      trustProxy,
+      allowMissingOrigin: resolveAllowMissingOrigin(options),
     },
   };
+}
+
+function resolveAllowMissingOrigin(options: ATPWebSocketServerOptions): boolean | undefined {
+  const { allowMissingOrigin, allowedOrigins } = options;
+  if (allowMissingOrigin !== undefined && typeof allowMissingOrigin !== 'boolean') {
+    throw new TypeError(`option allowMissingOrigin must be a boolean, got ${typeof allowMissingOrigin}`);
+  }
+  if (allowMissingOrigin === false && allowedOrigins === undefined) {
+    throw new TypeError(
+      'option allowMissingOrigin: false needs allowedOrigins (without it every origin is accepted)',
+    );
+  }
+  // A list cannot say anything about a missing Origin: accepted unless refused explicitly.
+  return allowMissingOrigin ?? (typeof allowedOrigins === 'function' ? undefined : true);
 }

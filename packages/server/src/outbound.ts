@@ -47,10 +47,12 @@ function payloadFor(entry: PreparedEntry, sequence: number): Buffer {
   return payload;
 }
 
-type Item =
-  | { kind: 'data'; entry: PreparedEntry; dropped: boolean }
-  | { kind: 'control'; frame: string }
-  | { kind: 'gap' };
+/** A queued data message; `entry` is let go (undefined) once a newer one supersedes it. */
+type DataItem = { kind: 'data'; entry: PreparedEntry | undefined };
+type Item = DataItem | { kind: 'control'; frame: string } | { kind: 'gap' };
+
+/** What a queued item costs besides its bytes (the item and its slot): counted against the hard limit. */
+const ITEM_BYTES = 64;
 
 /** A sequence number consumed without a message, in order with the frames around it. */
 const GAP = 0;
@@ -187,7 +189,13 @@ export class Outbox {
   #dueBytes = 0;
   /** Bytes handed to `ws.send` and not yet flushed (only without a raw socket). */
   #inFlight = 0;
-  #byKey: Map<string, Extract<Item, { kind: 'data' }>> | undefined;
+  #byKey: Map<string, DataItem> | undefined;
+  /** Queued items whose entry a newer one superseded: compacted away once they are many. */
+  #superseded = 0;
+  /** Data messages written on this connection. */
+  #sent = 0;
+  /** Superseded progress messages coalesced away on this connection. */
+  #dropped = 0;
   #drainWaiters: Array<() => void> | undefined;
   #failed = false;
   /** `null` until the first write decides; `undefined` when frames go through `ws.send`. */
@@ -214,6 +222,51 @@ export class Outbox {
     return this.#items !== undefined && this.#head < this.#items.length;
   }
 
+  /** Items waiting over the soft limit (superseded ones included until compacted). */
+  get queuedItems(): number {
+    return this.#items ? this.#items.length - this.#head : 0;
+  }
+
+  /** Data messages waiting to be written (due in this tick or queued over the soft limit). */
+  get queuedMessages(): number {
+    let count =
+      this.#dueOne === undefined || this.#dueOne === GAP || typeof this.#dueOne === 'string' ? 0 : 1;
+    if (this.#dueAll) {
+      count = 0;
+      for (const due of this.#dueAll) if (due !== GAP && typeof due !== 'string') count += 1;
+    }
+    const items = this.#items;
+    if (items) {
+      for (let i = this.#head; i < items.length; i++) {
+        const item = items[i] as Item;
+        if (item.kind === 'data' && item.entry) count += 1;
+      }
+    }
+    return count;
+  }
+
+  /** When the oldest data message waiting here was published (ms since the epoch), if any is waiting. */
+  get oldestQueuedAt(): number | undefined {
+    const items = this.#items;
+    if (items) {
+      for (let i = this.#head; i < items.length; i++) {
+        const item = items[i] as Item;
+        if (item.kind === 'data' && item.entry) return item.entry.publishedAt;
+      }
+    }
+    return undefined;
+  }
+
+  /** Data messages written on this connection. */
+  get sentCount(): number {
+    return this.#sent;
+  }
+
+  /** Superseded progress messages coalesced away on this connection. */
+  get droppedCount(): number {
+    return this.#dropped;
+  }
+
   pushData(entry: PreparedEntry): void {
     if (this.#failed) return;
     if (!this.waiting && this.#writing() + this.#dueBytes < this.softLimit) {
@@ -221,24 +274,28 @@ export class Outbox {
       return;
     }
     const key = entry.supersedeKey;
-    const item = { kind: 'data' as const, entry, dropped: false };
+    const item: DataItem = { kind: 'data', entry };
     if (key) {
       this.#byKey ??= new Map();
       const older = this.#byKey.get(key);
-      if (older && !older.dropped) {
-        older.dropped = true;
+      if (older?.entry) {
+        // The superseded message is let go at once; its slot costs ITEM_BYTES until compacted.
         this.#queuedBytes -= older.entry.prefix.length;
+        older.entry = undefined;
+        this.#superseded += 1;
+        this.#dropped += 1;
         this.stats.dropped += 1;
       }
       this.#byKey.set(key, item);
     }
     this.#enqueue(item, entry.prefix.length);
+    this.#compactSuperseded();
   }
 
   /** Marks a hole in the numbering after everything queued so far (history lost under the client). */
   pushGap(): void {
     if (this.#failed) return;
-    if (this.waiting) this.#items?.push({ kind: 'gap' });
+    if (this.waiting) this.#enqueue({ kind: 'gap' }, 0);
     else if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
     else this.sequence += 1;
   }
@@ -287,6 +344,7 @@ export class Outbox {
     } else if (all === undefined && one !== GAP && typeof one !== 'string') {
       // The common case of one message per tick.
       this.stats.sent += 1;
+      this.#sent += 1;
       this.#writeSpare(socket, one, ++this.sequence);
     } else {
       this.#writeRaw(socket, all ?? [one]);
@@ -331,6 +389,7 @@ export class Outbox {
     }
     if (size === 0) return;
     this.stats.sent += messages;
+    this.#sent += messages;
     const target = Buffer.allocUnsafe(size);
     let at = 0;
     for (let i = 0; i < due.length; i++) {
@@ -396,6 +455,7 @@ export class Outbox {
     } else {
       bytes = payloadFor(frame, ++this.sequence);
       this.stats.sent += 1;
+      this.#sent += 1;
     }
     this.#inFlight += bytes.length;
     this.ws.send(bytes, { binary: false }, () => {
@@ -413,6 +473,7 @@ export class Outbox {
     this.#head = 0;
     this.#byKey = undefined;
     this.#queuedBytes = 0;
+    this.#superseded = 0;
     this.#resolveDrainWaiters();
   }
 
@@ -425,11 +486,26 @@ export class Outbox {
   #enqueue(item: Item, bytes: number): void {
     this.#items ??= [];
     this.#items.push(item);
-    this.#queuedBytes += bytes;
+    this.#queuedBytes += bytes + ITEM_BYTES;
     if (this.bufferedBytes > this.hardLimit) {
       this.#abandon();
       this.owner.outboxOverflowed();
     }
+  }
+
+  /** Removes superseded items from the queue once they are most of it, so that their slots are freed too. */
+  #compactSuperseded(): void {
+    const items = this.#items;
+    if (!items || this.#superseded < 64 || this.#superseded * 2 < items.length - this.#head) return;
+    const kept: Item[] = [];
+    for (let i = this.#head; i < items.length; i++) {
+      const item = items[i] as Item;
+      if (item.kind !== 'data' || item.entry) kept.push(item);
+    }
+    this.#queuedBytes -= this.#superseded * ITEM_BYTES;
+    this.#superseded = 0;
+    this.#items = kept;
+    this.#head = 0;
   }
 
   /** Moves waiting items to the frames due while the bytes in flight stay under the soft limit. */
@@ -442,17 +518,20 @@ export class Outbox {
         !this.#failed
       ) {
         const item = items[this.#head++] as Item;
+        this.#queuedBytes -= ITEM_BYTES;
         if (item.kind === 'gap') {
           if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
           else this.sequence += 1;
         } else if (item.kind === 'control') {
           this.#queuedBytes -= item.frame.length;
           this.#addDue(item.frame, item.frame.length);
-        } else if (!item.dropped) {
+        } else if (item.entry) {
           this.#queuedBytes -= item.entry.prefix.length;
           const key = item.entry.supersedeKey;
           if (key && this.#byKey?.get(key) === item) this.#byKey.delete(key);
           this.#addDue(item.entry, item.entry.prefix.length);
+        } else {
+          this.#superseded -= 1;
         }
       }
       if (this.#head >= items.length) {

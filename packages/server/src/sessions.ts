@@ -4,6 +4,8 @@ interface Session {
   principalId: string | null;
   /** When a disconnected session is forgotten; undefined while connected. */
   expiresAt: number | undefined;
+  /** Connections under this `client_id` so far. */
+  opens: number;
 }
 
 /**
@@ -28,8 +30,15 @@ export class SessionRegistry {
     return session.principalId === (principal?.id ?? null);
   }
 
-  open(clientId: string, principal: Principal | null): void {
-    this.#sessions.set(clientId, { principalId: principal?.id ?? null, expiresAt: undefined });
+  /** Records a connection under `clientId`; answers how many came before it while the session was remembered. */
+  open(clientId: string, principal: Principal | null): number {
+    const opens = this.#sessions.get(clientId)?.opens ?? 0;
+    this.#sessions.set(clientId, {
+      principalId: principal?.id ?? null,
+      expiresAt: undefined,
+      opens: opens + 1,
+    });
+    return opens;
   }
 
   closed(clientId: string): void {

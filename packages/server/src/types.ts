@@ -30,7 +30,31 @@ export interface RateLimitOptions {
    * minute, so refusals long past do not count). @default 200
    */
   closeAfterRefused?: number;
+  /**
+   * History a connection's replays (`from`, `resume`) may read per second, in
+   * messages: replays are paced to it, in pages of 1,000. The burst is as large.
+   * @default 200000
+   */
+  replayMessagesPerSecond?: number;
 }
+
+/**
+ * Which peers are proxies whose `X-Forwarded-*` headers the hub believes, with the meaning of
+ * Express's `trust proxy` setting:
+ *
+ * - `false`: none (the peer is the client); `true`: every hop (the left-most `X-Forwarded-For`
+ *   entry is the client; only when every path to the hub goes through a proxy that sets it).
+ * - a number `n`: the first `n` hops from the hub (1 = the peer is the proxy).
+ * - addresses and CIDR ranges, as an array or a comma-separated string (`'10.0.0.0/8, ::1'`), plus the
+ *   names `'loopback'`, `'linklocal'` and `'uniquelocal'`: hops whose address is among them.
+ * - a predicate `(address, hopIndex) => boolean`, hop 0 being the peer; a throw counts as not trusted.
+ */
+export type TrustProxy =
+  | boolean
+  | number
+  | string
+  | readonly string[]
+  | ((address: string, hopIndex: number) => boolean);
 
 /** Options of {@link createATPWebSocketServer}. Every limit has a safe default. */
 export interface ATPWebSocketServerOptions {
@@ -54,9 +78,18 @@ export interface ATPWebSocketServerOptions {
   rateLimit?: RateLimitOptions;
   /** Most subscriptions one connection may hold. @default 100 */
   maxSubscriptions?: number;
+  /**
+   * Most requests (`subscribe`, `unsubscribe`, `resume`) of one connection
+   * waiting for their answer, e.g. behind a replay; more are answered with
+   * `error rate_limited` at once. @default 64
+   */
+  maxQueuedRequests?: number;
   /** Most connections in total; more are refused with HTTP 503. @default 10000 */
   maxConnections?: number;
-  /** Most connections from one IP address; more are refused with HTTP 429. @default 1000 */
+  /**
+   * Most connections from one IP address; more are refused with HTTP 429. Behind a proxy, set
+   * {@link trustProxy} so that the address is the client's, not the proxy's. @default 1000
+   */
   maxConnectionsPerIp?: number;
   /** Outbound bytes buffered for one connection above which superseded progress is coalesced. @default 1048576 */
   softBufferedBytes?: number;
@@ -78,8 +111,29 @@ export interface ATPWebSocketServerOptions {
     topic: string,
     filter: Filter,
   ) => boolean | Promise<boolean>;
-  /** Allowed `Origin` headers (exact match), or a predicate. Absent: every origin. */
+  /**
+   * Allowed `Origin` headers (exact match), or a predicate; other origins are refused with HTTP 403.
+   * An upgrade without `Origin` is decided by {@link allowMissingOrigin}. Absent: every origin.
+   */
   allowedOrigins?: readonly string[] | ((origin: string | undefined) => boolean);
+  /**
+   * Whether an upgrade without an `Origin` header passes {@link allowedOrigins}. Browsers always
+   * send `Origin` on a WebSocket upgrade, so a request without one comes from a non-browser client
+   * (Node, a server, a CLI), which could send any `Origin` it likes: the origin check cannot protect
+   * against it, and it is not the cross-site browser request the check is there for. `false` refuses
+   * such clients with HTTP 403. Only meaningful with `allowedOrigins`; with a predicate and this option
+   * unset, the predicate is asked with `undefined`. Use `authenticate` to keep unknown clients out.
+   * @default true
+   */
+  allowMissingOrigin?: boolean;
+  /**
+   * Which peers are trusted proxies (see {@link TrustProxy}). The hub then takes the client's address
+   * (for `maxConnectionsPerIp` and `ip` in the client list) from `X-Forwarded-For` through trusted
+   * hops only, and `GET /api/ws/info` honours `X-Forwarded-Proto` and `X-Forwarded-Host` only from a
+   * trusted peer. This governs the hub alone, not an Express app's `trust proxy` setting (nor the
+   * other way round): set both to the same value. @default false (no proxy: the peer is the client)
+   */
+  trustProxy?: TrustProxy;
   /** The URL clients outside should use (for `GET /api/ws/info`), when it cannot be derived from the request. */
   publicUrl?: string;
   /** How often this process shares its client list through a broker that supports it, ms. @default 5000 */
@@ -97,8 +151,26 @@ export interface ClientInfo {
   subscriptions: string[];
   /** ISO timestamp of the last message received from or sent to the client. */
   last_activity: string;
-  /** Remote address. */
+  /** The client's address: the peer's, or the one forwarded through proxies trusted by `trustProxy`. */
   ip?: string;
   /** Which server process holds it (with a shared broker). */
   server_id?: string;
+  /** Outbound bytes written but not yet flushed to the network, plus those waiting in its queue. */
+  buffered_bytes?: number;
+  /** The `sequence` of the last data message sent (or skipped by a gap). */
+  last_sequence?: number;
+  /** The stream position its deliveries have reached. */
+  position?: { epoch: string; offset: number };
+  /** Messages it is behind the stream's head: still to be replayed or waiting in its queue. */
+  lag_messages?: number;
+  /** Age of the oldest message it is still to receive, seconds (0 when it is up to date). */
+  lag_seconds?: number;
+  /** Data messages sent to it. */
+  sent?: number;
+  /** Superseded progress messages coalesced away for it. */
+  coalesced?: number;
+  /** Whether a replay of history is in progress for it. */
+  replaying?: boolean;
+  /** Earlier connections under the same `client_id` seen by this process. */
+  reconnects?: number;
 }

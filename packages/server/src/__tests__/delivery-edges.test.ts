@@ -1,0 +1,224 @@
+import { type DataMessage, GapReason, type ReplayFrom } from '@atp/ws-protocol';
+import { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
+import { type HistoryRead, MemoryBroker } from '../index.js';
+import { connect, disposer, log, progress, startHub, toolCall } from './helpers.js';
+
+type Position = { epoch: string; offset: number };
+
+/** A memory broker that records how many entries each history read returned. */
+class RecordingBroker extends MemoryBroker {
+  readonly readSizes: number[] = [];
+  override async read(from: ReplayFrom, options?: { limit?: number }): Promise<HistoryRead> {
+    const result = await super.read(from, options);
+    this.readSizes.push(result.entries.length);
+    return result;
+  }
+}
+
+describe('positions the hub cannot place', () => {
+  it('answers a resume ahead of the stream with unknown_position and delivers live data at once', async () => {
+    const { url, hub } = await startHub();
+    await hub.publish([log(1, 'info', 'a'), log(1, 'info', 'b')]);
+    const client = await connect(url);
+    const { epoch, offset } = (client.messages[0] as unknown as { payload: Position }).payload;
+    const resumed = await client.request('resume', {
+      epoch,
+      offset: offset + 5,
+      sequence: 7,
+      subscriptions: [{ topic: 'logs' }],
+    });
+    expect(resumed.payload).toMatchObject({
+      recovered: false,
+      complete: false,
+      reason: GapReason.UnknownPosition,
+      next_sequence: 9,
+      epoch,
+      offset,
+    });
+    await hub.publish([log(1, 'info', 'c'), log(1, 'info', 'd')]);
+    const data = await client.waitForData(2);
+    expect(data.map((m) => [m.payload.message, m.sequence, m.offset])).toEqual([
+      ['c', 9, offset + 1],
+      ['d', 10, offset + 2],
+    ]);
+    const pong = await client.request('ping', {});
+    expect(pong.payload).toEqual({ epoch, offset: offset + 2 });
+  });
+
+  it('answers a subscribe from a position ahead of the stream with unknown_position and goes live', async () => {
+    const { url, hub } = await startHub();
+    await hub.publish(log(1, 'info', 'a'));
+    const client = await connect(url);
+    const { epoch, offset } = (client.messages[0] as unknown as { payload: Position }).payload;
+    const ack = await client.request('subscribe', { topic: 'logs', from: { epoch, offset: offset + 3 } });
+    expect(ack.payload.history).toEqual({ replayed: 0, complete: false, reason: GapReason.UnknownPosition });
+    await hub.publish(log(1, 'info', 'b'));
+    expect((await client.waitForData(1)).map((m) => m.payload.message)).toEqual(['b']);
+  });
+});
+
+describe('at most once per connection', () => {
+  it('does not replay an offset twice when overlapping subscriptions both ask for history', async () => {
+    const { url, hub } = await startHub();
+    await hub.publish([toolCall(1), toolCall(1)]);
+    const client = await connect(url);
+    const all = await client.request('subscribe', {
+      topic: 'events:*',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(all.payload.history).toMatchObject({ replayed: 2, complete: true });
+    const narrow = await client.request('subscribe', {
+      topic: 'events:tool_call',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(narrow.payload.history).toMatchObject({ replayed: 0, complete: true });
+    const again = await client.request('subscribe', {
+      topic: 'events:*',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(again.payload.history).toMatchObject({ replayed: 0, complete: true });
+    await hub.publish(toolCall(1));
+    await client.waitForData(3);
+    await client.request('ping', {});
+    expect(client.data().map((m) => [m.offset, m.sequence])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+  });
+
+  it('replays for a re-subscription only what the subscription had not covered', async () => {
+    const { url, hub } = await startHub();
+    await hub.publish([log(1, 'info', 'old-1'), log(1, 'info', 'old-2')]);
+    const client = await connect(url);
+    await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
+    await hub.publish(log(1, 'info', 'live'));
+    await client.waitForData(1);
+    const again = await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(again.payload.history).toMatchObject({ replayed: 2, complete: true });
+    await client.waitForData(3);
+    await client.request('ping', {});
+    expect(client.data().map((m) => m.payload.message)).toEqual(['live', 'old-1', 'old-2']);
+  });
+
+  it('answers from: "start" as complete, however much was trimmed before the oldest kept message', async () => {
+    const broker = new MemoryBroker({ maxMessages: 20, recentMessages: 0, recentWindowMs: 0 });
+    const { url, hub } = await startHub({ broker });
+    for (let i = 0; i < 10; i++)
+      await hub.publish(Array.from({ length: 10 }, (_, j) => log(2, 'info', `noise ${i}-${j}`)));
+    await hub.publish(log(1, 'info', 'short run'));
+    const client = await connect(url);
+    const ack = await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(ack.payload.history).toEqual({ replayed: 1, complete: true });
+  });
+});
+
+describe('bounded replay work', () => {
+  it('reads history in pages, however long the history', async () => {
+    const broker = new RecordingBroker();
+    const { url, hub } = await startHub({ broker });
+    for (let i = 0; i < 20; i++)
+      await hub.publish(Array.from({ length: 1000 }, (_, j) => log(2, 'info', `m ${i}-${j}`)));
+    await hub.publish(log(1, 'info', 'the one'));
+    const client = await connect(url);
+    const ack = await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(ack.payload.history).toEqual({ replayed: 1, complete: true });
+    await client.waitForData(1);
+    expect(broker.readSizes.length).toBeGreaterThan(1);
+    expect(Math.max(...broker.readSizes)).toBeLessThanOrEqual(1000);
+  });
+
+  it('bounds the requests a connection may have waiting, answering the excess with an error', async () => {
+    const never = new Promise<boolean>(() => {});
+    const { url } = await startHub({
+      authorizeSubscription: (_principal, topic) => (topic === 'logs' ? never : true),
+      rateLimit: { messagesPerSecond: 1000, burst: 1000 },
+    });
+    const client = await connect(url);
+    client.send({ type: 'subscribe', id: 'stuck', payload: { topic: 'logs' } });
+    for (let i = 0; i < 100; i++)
+      client.send({ type: 'subscribe', id: i, payload: { topic: 'suite:progress' } });
+    const refused = await client.waitFor((m) => m.type === 'error' && m.payload.code === 'rate_limited');
+    expect(typeof refused.id).toBe('number');
+    expect(String(refused.payload.message)).toMatch(/waiting/);
+  });
+
+  it('resumes many subscriptions while live messages keep arriving, losing and repeating nothing', async () => {
+    const { url, hub } = await startHub({ softBufferedBytes: 4096, maxBufferedBytes: 4 * 1024 * 1024 });
+    const first = await connect(url, 'client_id=busy');
+    await first.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
+    const ack = first.messages.find((m) => m.type === 'subscribed')?.payload as Position;
+    await first.close();
+    const batch = (from: number, n: number): DataMessage[] =>
+      Array.from({ length: n }, (_, i) => log(1, 'info', `m${from + i}`));
+    await hub.publish(batch(0, 3000));
+    const second = await connect(url, 'client_id=busy', { timeoutMs: 15_000 });
+    second.send({
+      type: 'resume',
+      id: 'r',
+      payload: {
+        epoch: ack.epoch,
+        offset: ack.offset,
+        sequence: 0,
+        subscriptions: [{ topic: 'logs', filter: { suite_execution_id: 1 } }],
+      },
+    });
+    for (let i = 0; i < 10; i++) await hub.publish(batch(3000 + i * 100, 100));
+    const data = await second.waitForData(4000);
+    expect(data.map((m) => m.payload.message)).toEqual(
+      batch(0, 4000).map((m) => (m.payload as { message: string }).message),
+    );
+    expect(data.map((m) => m.sequence)).toEqual(data.map((_, i) => i + 1));
+  }, 20_000);
+});
+
+describe('memory held for a reader that does not read', () => {
+  it('releases superseded progress queued for a stuck reader, and closes it once what it holds passes the limit', async () => {
+    const { url, hub } = await startHub({ softBufferedBytes: 1024, maxBufferedBytes: 64 * 1024 });
+    const client = await connect(url);
+    await client.request('subscribe', { topic: 'test:progress' });
+    (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    // The same key over and over: coalescing keeps only the newest, so this reader holds little.
+    for (let i = 0; i < 200; i++)
+      await hub.publish(Array.from({ length: 100 }, (_, j) => progress(1, 1, (i * 100 + j) % 100)));
+    const buffered = (await hub.clients())[0] as unknown as { buffered_bytes: number };
+    expect(buffered.buffered_bytes).toBeLessThan(64 * 1024);
+    // Distinct keys cannot be coalesced: the reader is closed once it holds more than the hard limit.
+    const closed = client.waitForClose();
+    for (let i = 0; i < 100; i++)
+      await hub.publish(Array.from({ length: 100 }, (_, j) => progress(1, i * 100 + j, 50)));
+    (client.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect((await closed).code).toBe(1013);
+  });
+});
+
+describe('heartbeat', () => {
+  it('reaps a connection that sends pongs on its own but never answers the ping', async () => {
+    const { url } = await startHub({ pingInterval: 100, pingTimeout: 100 });
+    const ws = new WebSocket(url, { autoPong: false });
+    disposer.add(() => ws.terminate());
+    await new Promise((resolve) => ws.once('open', resolve));
+    const timer = setInterval(() => ws.pong(Buffer.from('unsolicited')), 30);
+    disposer.add(() => clearInterval(timer));
+    const started = Date.now();
+    const code = await new Promise<number>((resolve) => ws.once('close', resolve));
+    expect(code).toBe(1006);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
