@@ -130,10 +130,23 @@ describe('the delivery checker', () => {
           if (process.env.CHECKER_TRACE) {
             const trace = {
               opLog: result.opLog,
-              log: result.log.map((p) => ({ k: p.k, type: p.message.type, status: p.status, start: p.start, end: p.end })),
-              records: result.records.map((r) => ({ name: r.name, subs: [...r.subs.keys()], events: r.events })),
+              log: result.log.map((p) => ({
+                k: p.k,
+                type: p.message.type,
+                status: p.status,
+                start: p.start,
+                end: p.end,
+              })),
+              records: result.records.map((r) => ({
+                name: r.name,
+                subs: [...r.subs.keys()],
+                events: r.events,
+              })),
             };
-            writeFileSync(`${process.env.CHECKER_TRACE}/checker-${schedule.seed}.json`, JSON.stringify(trace, null, 1));
+            writeFileSync(
+              `${process.env.CHECKER_TRACE}/checker-${schedule.seed}.json`,
+              JSON.stringify(trace, null, 1),
+            );
           }
           console.log(report(result));
         }

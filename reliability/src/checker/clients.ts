@@ -302,7 +302,8 @@ export class RawClient {
         const replayed = Number(payload.replayed);
         // After a resume from a gone epoch the server rightly replays the stream from its start,
         // which may hold what this client already had: a replay of its own for the model.
-        const label = pending?.type === 'resume' && pending.craft === 'gone' ? 'resume from a gone epoch' : undefined;
+        const label =
+          pending?.type === 'resume' && pending.craft === 'gone' ? 'resume from a gone epoch' : undefined;
         if (replayed > 0) this.#replays.push({ sub: label, left: replayed });
         this.#observe(position);
         return;
