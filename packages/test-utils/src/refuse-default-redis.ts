@@ -29,6 +29,11 @@ function targetPort(args: readonly unknown[]): number | undefined {
 
 const refused: string[] = [];
 
+/** The stacks of the connections refused since the last call (the check after each test empties it). */
+export function takeRefusedConnections(): string[] {
+  return refused.splice(0);
+}
+
 if (allowedPort() !== DEFAULT_REDIS_PORT) {
   const connect = Socket.prototype.connect;
   const guarded = function (this: Socket, ...args: unknown[]): Socket {
@@ -44,5 +49,5 @@ if (allowedPort() !== DEFAULT_REDIS_PORT) {
 }
 
 afterEach(() => {
-  expect(refused.splice(0), `connections refused to port ${DEFAULT_REDIS_PORT}`).toEqual([]);
+  expect(takeRefusedConnections(), `connections refused to port ${DEFAULT_REDIS_PORT}`).toEqual([]);
 });

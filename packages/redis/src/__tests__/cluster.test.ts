@@ -1,21 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { GapReason } from '@atp/ws-protocol';
 import { BrokerUnavailableError } from '@atp/ws-server';
-import { deferred } from '@atp/test-utils';
+import { deferred, RedisServer } from '@atp/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, type RedisBrokerOptions, type RedisPublisher } from '../index.js';
 import { assertBuilt, HubProcess, type HubProcessOptions, LoadBalancer } from './fixtures/hub-processes.js';
 import { ResumingClient, type Subscription } from './fixtures/resuming-client.js';
-import {
-  connect,
-  disposer,
-  freePort,
-  log,
-  PrivateRedis,
-  REDIS_URL,
-  requireRedis,
-  uniquePrefix,
-} from './helpers.js';
+import { connect, disposer, log, REDIS_URL, requireRedis, uniquePrefix } from './helpers.js';
 
 // Hub processes run the built packages (turbo builds them before `test`).
 beforeAll(async () => {
@@ -189,8 +180,7 @@ describe('hub processes sharing one Redis', () => {
   it(
     'keeps clients connected through a Redis restart, fails publishing loudly meanwhile, then delivers again and tells a returning client of the new epoch',
     async () => {
-      const redis = new PrivateRedis(await freePort());
-      await redis.start();
+      const redis = await RedisServer.start();
       disposer.add(() => redis.stop());
       const options = { url: redis.url, prefix: 'outage' };
       const [a, b] = (await startHubs(2, options)) as [HubProcess, HubProcess];
@@ -205,7 +195,7 @@ describe('hub processes sharing one Redis', () => {
       const left = { ...leaver.position, sequence: leaver.sequence };
       await leaver.close();
 
-      await redis.stop();
+      await redis.kill();
       // Each attempt publishes one message of its own label; what happened to it is checked at the end.
       const attempts: Record<string, string> = {};
       let tries = 0;

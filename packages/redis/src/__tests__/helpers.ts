@@ -1,7 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
-import { Disposer, RawTestClient } from '@atp/test-utils';
+import { Disposer, RawTestClient, testRedisUrl } from '@atp/test-utils';
 import type { DataMessage } from '@atp/ws-protocol';
 import {
   type ATPWebSocketServer,
@@ -12,7 +10,12 @@ import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { RedisBroker, type RedisBrokerOptions } from '../index.js';
 
-export const REDIS_URL = process.env.ATP_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * The Redis these tests share: a redis-server that vitest.config.ts's global setup started for this
+ * run, or the existing one ATP_TEST_REDIS_URL names. A test that stops or kills Redis starts a
+ * RedisServer of its own instead.
+ */
+export const REDIS_URL = testRedisUrl();
 export const disposer = new Disposer();
 afterEach(() => disposer.run());
 
@@ -36,9 +39,7 @@ export async function requireRedis(url = REDIS_URL): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(
-      `these tests need a Redis server at ${url} (apt-get install redis-server; redis-server --daemonize yes --port 6379 --save "" --appendonly no): ${(error as Error).message}`,
-    );
+    throw new Error(`no Redis answers at ${url}: ${(error as Error).message}`);
   } finally {
     redis.disconnect();
   }
@@ -69,47 +70,4 @@ export function log(suite: number, message: string): DataMessage {
     type: 'log_entry',
     payload: { suite_execution_id: suite, level: 'info', message, timestamp: '2024-01-15T10:30:00Z' },
   };
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A private redis-server on its own port that a test may stop and restart. */
-export class PrivateRedis {
-  #process: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.#process = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    for (let i = 0; i < 100; i++) {
-      try {
-        await requireRedis(this.url);
-        return;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-    throw new Error(`redis-server did not start on port ${this.port}`);
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#process;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
 }

@@ -1,18 +1,9 @@
+import { RedisServer } from '@atp/test-utils';
 import { GapReason, ProtocolError } from '@atp/ws-protocol';
 import { BrokerUnavailableError } from '@atp/ws-server';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher } from '../index.js';
-import {
-  connect,
-  disposer,
-  freePort,
-  log,
-  PrivateRedis,
-  REDIS_URL,
-  requireRedis,
-  startRedisHub,
-  uniquePrefix,
-} from './helpers.js';
+import { connect, disposer, log, REDIS_URL, requireRedis, startRedisHub, uniquePrefix } from './helpers.js';
 
 beforeAll(() => requireRedis());
 
@@ -156,8 +147,7 @@ describe('RedisBroker across hubs', () => {
 
 describe('Redis outages', () => {
   it('keeps clients connected, fails publishing loudly, and resumes delivery after Redis returns', async () => {
-    const redis = new PrivateRedis(await freePort());
-    await redis.start();
+    const redis = await RedisServer.start();
     disposer.add(() => redis.stop());
     const { hub, url, broker } = await startRedisHub({ url: redis.url, prefix: 'outage' });
     const client = await connect(url);
@@ -165,7 +155,7 @@ describe('Redis outages', () => {
     await hub.publish(log(1, 'before'));
     await client.waitForData(1);
 
-    await redis.stop();
+    await redis.kill();
     await expect
       .poll(async () =>
         hub.publish(log(1, 'lost?')).then(
