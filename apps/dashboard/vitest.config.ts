@@ -8,6 +8,10 @@ export const vitestConfig = defineConfig({
   test: {
     // src: unit and server tests; e2e: the built page in headless Chromium (needs `pnpm build`).
     include: ['src/**/*.test.ts', 'e2e/**/*.test.ts'],
+    // One redis-server of the tests' own for the run (or the one ATP_TEST_REDIS_URL names), and no
+    // connection to 6379, where a Redis the tests did not start may hold someone's data.
+    globalSetup: ['@atp/test-utils/redis-global-setup'],
+    setupFiles: ['@atp/test-utils/refuse-default-redis'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

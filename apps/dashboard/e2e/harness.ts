@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Disposer, withTimeout } from '@atp/test-utils';
+import { chromiumExecutable, type Disposer, withTimeout } from '@atp/test-utils';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { createDashboardServer, type DashboardServer } from '../src/server/app.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
 const UI_INDEX = fileURLToPath(new URL('../dist/ui/index.html', import.meta.url));
 const MAIN = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
 /** Screenshots of every case, for a person to look at (gitignored). */
@@ -16,9 +15,7 @@ export const SPEED = 25;
 
 /** Fails (never skips) when what the browser tests need is missing, saying how to get it. */
 export function checkPrerequisites(): void {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium: apt-get install chromium`);
-  }
+  chromiumExecutable(); // throws, saying what to install, when there is no browser
   for (const file of [UI_INDEX, MAIN]) {
     if (!existsSync(file)) {
       throw new Error(
@@ -29,10 +26,10 @@ export function checkPrerequisites(): void {
   mkdirSync(ARTIFACTS, { recursive: true });
 }
 
-/** Headless Chromium with a fresh profile of its own. */
+/** Headless Chromium (CHROMIUM_PATH, else one found on PATH) with a fresh profile of its own. */
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumExecutable(),
     headless: true,
     args: [
       '--no-sandbox',

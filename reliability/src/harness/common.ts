@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Disposer } from '@atp/test-utils';
+import { Disposer, testRedisUrl } from '@atp/test-utils';
 import type { DataMessage } from '@atp/ws-protocol';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect } from 'vitest';
 
-export const REDIS_URL = process.env.ATP_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * The Redis of the Redis scenarios: a redis-server that vitest.config.ts's global setup started for
+ * this run, or the existing one ATP_TEST_REDIS_URL names.
+ */
+export const REDIS_URL = testRedisUrl();
 
 /** Source addresses to spread connections over (all of 127.0.0.0/8 is loopback on Linux). */
 export const LOCAL_ADDRESSES = Array.from({ length: 12 }, (_, i) => `127.0.0.${i + 2}`);
@@ -99,9 +103,7 @@ export async function requireRedis(): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(
-      `the Redis scenarios need a Redis server at ${REDIS_URL} (apt-get install redis-server; redis-server --daemonize yes --port 6379 --save "" --appendonly no): ${(error as Error).message}`,
-    );
+    throw new Error(`no Redis answers at ${REDIS_URL}: ${(error as Error).message}`);
   } finally {
     redis.disconnect();
   }

@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { chromiumExecutable } from '@atp/test-utils';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createATPWebSocketServer } from '../../../server/src/index.js';
 import { disposer, publishRange } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const script = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));
 
 const page = `<!doctype html>
@@ -28,9 +28,7 @@ const page = `<!doctype html>
 
 /** Serves the page and the IIFE build from the HTTP server the hub attaches to. */
 async function serve() {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium: apt-get install chromium`);
-  }
+  chromiumExecutable(); // throws, saying what to install, when there is no browser
   if (!existsSync(script))
     throw new Error(`${script} is missing: run \`pnpm --filter @atp/ws-client build\``);
   const server = createServer((request, response) => {
@@ -59,7 +57,7 @@ async function serve() {
 
 async function openPage(origin: string) {
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumExecutable(),
     headless: true,
     args: [
       '--no-sandbox',

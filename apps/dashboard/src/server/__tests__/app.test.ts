@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Disposer, RawTestClient } from '@atp/test-utils';
+import { Disposer, RawTestClient, testRedisUrl } from '@atp/test-utils';
 import { CloseCode, DeliveredDataMessageSchema } from '@atp/ws-protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDashboardServer, type DashboardServerOptions } from '../app.js';
@@ -172,7 +172,7 @@ describe('createDashboardServer', () => {
     const prefix = `atp-dashboard-test:${Date.now()}-${Math.random().toString(36).slice(2)}`;
     const env = {
       ATP_DEMO: '0',
-      ATP_WS_REDIS_URL: 'redis://127.0.0.1:6379',
+      ATP_WS_REDIS_URL: testRedisUrl(),
       ATP_WS_REDIS_PREFIX: prefix,
       ATP_WS_PUBLISH_TOKEN: 'pub',
     };

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Disposer, RawTestClient, withTimeout } from '@atp/test-utils';
+import { Disposer, RawTestClient, testRedisUrl, withTimeout } from '@atp/test-utils';
 import { CloseCode } from '@atp/ws-protocol';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -91,13 +91,14 @@ describe('dist/server/main.js', () => {
     const started = run({
       PORT: '0',
       ATP_DEMO: '0',
-      ATP_WS_REDIS_URL: 'redis://127.0.0.1:6379',
+      ATP_WS_REDIS_URL: testRedisUrl(),
       ATP_WS_REDIS_PREFIX: prefix,
     });
-    await waitForOutput(
+    const [, shown] = await waitForOutput(
       started,
-      /ATP_WS_REDIS_URL\s+redis:\/\/127\.0\.0\.1:6379 \(Redis broker, prefix atp-dashboard-main/,
+      /ATP_WS_REDIS_URL\s+(\S+) \(Redis broker, prefix atp-dashboard-main/,
     );
+    expect(new URL(shown ?? '').host).toBe(new URL(testRedisUrl()).host);
     started.child.kill('SIGTERM');
     expect(await withTimeout(started.exited, 10_000, 'exit')).toBe(0);
   });
