@@ -88,6 +88,8 @@ export class RawClient {
         reject(error);
       });
       ws.on('message', (data) => {
+        // A dropped socket may still hand over frames it had buffered: they belong to no connection.
+        if (this.ws !== ws) return;
         const message = JSON.parse(String(data)) as Wire;
         if (message.type === 'connected') {
           clearTimeout(timer);
