@@ -49,7 +49,7 @@ if (lacking.length > 0 && canInstall()) {
   const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
   const install =
     update.status === 0
-      ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], {
+      ? spawnSync('apt-get', ['install', '-y', '-qq', ...packages], {
           stdio: 'inherit',
           env,
         })
