@@ -6,15 +6,18 @@ import {
   type ClientInfo,
   type HistoryRead,
   type Logger,
+  type ReadOptions,
   type StreamBatch,
 } from '@atp/ws-server';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Presence } from './presence.js';
 import {
   APPEND_SCRIPT,
+  type EpochEntry,
   keysFor,
   offsetOf,
   type RawStreamEntry,
+  REEPOCH_SCRIPT,
   type StreamKeys,
   toEntries,
 } from './streams.js';
@@ -65,13 +68,16 @@ export class RedisBroker implements Broker {
   readonly #logger: Logger;
   readonly #presence: Presence;
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
+  /** The epoch the read loop follows ('' until it knows it). */
   #epoch = '';
   #lastOffset = 0;
-  #available = false;
+  /** The nonce of the entry at `#lastOffset`, when known: the next entry must link back to it. */
+  #lastNonce: string | undefined;
   #reading: Promise<void> | undefined;
   #trimTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  readonly #ready: Promise<void>;
+  /** Settles once the first connection attempt of the command connection succeeded or failed. */
+  readonly #firstAttempt: Promise<void>;
 
   constructor(options: RedisBrokerOptions = {}) {
     const connection: RedisOptions = {
@@ -80,8 +86,9 @@ export class RedisBroker implements Broker {
       maxRetriesPerRequest: 0,
       // A command cut off by a dropped connection may have run: resending it could append a message twice.
       autoResendUnfulfilledCommands: false,
+      // Reconnects for ever, also when Redis was not there at start.
       retryStrategy: backoff,
-      lazyConnect: true,
+      lazyConnect: false,
     };
     this.#command = options.redis
       ? options.redis.duplicate(connection)
@@ -91,7 +98,7 @@ export class RedisBroker implements Broker {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       autoResendUnfulfilledCommands: true,
-      lazyConnect: true,
+      lazyConnect: false,
     });
     this.#keys = keysFor(options.prefix ?? 'atp:ws');
     this.#options = {
@@ -109,28 +116,37 @@ export class RedisBroker implements Broker {
       this.#keys.session,
       this.#options.sessionTtlMs,
     );
-    this.#command.defineCommand('atpAppend', { numberOfKeys: 3, lua: APPEND_SCRIPT });
-    this.#command.on('ready', () => this.#setAvailable(true));
-    this.#command.on('close', () => this.#setAvailable(false));
+    this.#command.defineCommand('atpAppend', { numberOfKeys: 5, lua: APPEND_SCRIPT });
+    this.#reader.defineCommand('atpReepoch', { numberOfKeys: 3, lua: REEPOCH_SCRIPT });
+    let available = false;
+    this.#command.on('ready', () => {
+      if (!available) this.#logger.info({}, 'Redis is available');
+      available = true;
+    });
+    this.#command.on('close', () => {
+      if (available && !this.#closed)
+        this.#logger.warn({}, 'Redis is unavailable; publishing fails until it returns');
+      available = false;
+    });
     this.#command.on('error', (error: Error) => this.#logger.debug({ err: error }, 'redis connection error'));
     this.#reader.on('error', (error: Error) => this.#logger.debug({ err: error }, 'redis reader error'));
-    this.#ready = Promise.all([this.#command.connect(), this.#reader.connect()]).then(() => undefined);
-    // A failed first connect surfaces through the methods that await `#ready`.
-    this.#ready.catch(() => {});
+    this.#firstAttempt = new Promise<void>((resolve) => {
+      this.#command.once('ready', resolve);
+      this.#command.once('error', () => resolve());
+      this.#command.once('end', resolve);
+    });
   }
 
   /** Whether Redis answers now. */
   get available(): boolean {
-    return this.#available;
+    return this.#command.status === 'ready';
   }
 
   async publish(messages: readonly DataMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    if (this.#closed) throw new BrokerUnavailableError('the Redis broker is closed');
-    await this.#ready.catch((cause: unknown) => {
-      throw new BrokerUnavailableError('Redis is unavailable', { cause });
-    });
+    await this.#usable();
     const candidate = randomBytes(6).toString('base64url');
+    const nonce = randomBytes(9).toString('base64url');
     const jsons = messages.map((message) => JSON.stringify(message));
     try {
       await (
@@ -141,9 +157,12 @@ export class RedisBroker implements Broker {
         this.#keys.stream,
         this.#keys.offset,
         this.#keys.epoch,
+        this.#keys.last,
+        this.#keys.epochFrom,
         candidate,
         this.#options.maxMessages,
         Date.now(),
+        nonce,
         ...jsons,
       );
     } catch (cause) {
@@ -151,12 +170,23 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /**
+   * Throws {@link BrokerUnavailableError} at once unless the command connection
+   * is up; only the first connection attempt after construction is waited for.
+   */
+  async #usable(): Promise<void> {
+    if (this.#closed) throw new BrokerUnavailableError('the Redis broker is closed');
+    if (this.#command.status === 'ready') return;
+    await this.#firstAttempt;
+    if ((this.#command.status as string) !== 'ready') {
+      throw new BrokerUnavailableError(`Redis is unavailable (connection ${this.#command.status})`);
+    }
+  }
+
   async subscribe(listener: (batch: StreamBatch) => void): Promise<() => Promise<void>> {
     this.#listeners.add(listener);
+    if (this.#epoch !== '') listener({ epoch: this.#epoch, entries: [], head: this.#lastOffset });
     if (!this.#reading) {
-      const { epoch, offset } = await this.position();
-      this.#epoch = epoch;
-      this.#lastOffset = offset;
       this.#reading = this.#readLoop();
       if (this.#options.maxAgeMs > 0) {
         this.#trimTimer = setInterval(
@@ -171,21 +201,23 @@ export class RedisBroker implements Broker {
     };
   }
 
-  async read(from: ReplayFrom): Promise<HistoryRead> {
-    await this.#ready;
+  async read(from: ReplayFrom, options: ReadOptions = {}): Promise<HistoryRead> {
+    await this.#usable();
     const { epoch, head } = await this.#ensureEpoch();
     const fromOffset = from === 'start' || from.epoch !== epoch ? 0 : from.offset;
     if (fromOffset > head)
       return { epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
-    const raw = (await this.#command.xrange(
-      this.#keys.stream,
-      `0-${fromOffset + 1}`,
-      '+',
-    )) as RawStreamEntry[];
+    const start = `0-${fromOffset + 1}`;
+    const raw = (
+      options.limit === undefined
+        ? await this.#command.xrange(this.#keys.stream, start, '+')
+        : await this.#command.xrange(this.#keys.stream, start, '+', 'COUNT', Math.max(1, options.limit))
+    ) as RawStreamEntry[];
     const entries = toEntries(raw).filter((entry) => entry.offset <= head);
     const firstKept = entries[0]?.offset ?? head + 1;
     const truncated = head > fromOffset && firstKept > fromOffset + 1;
-    if (from !== 'start' && from.epoch !== epoch) {
+    if (from === 'start') return { epoch, head, entries, complete: true };
+    if (from.epoch !== epoch) {
       return { epoch, head, entries, complete: false, reason: GapReason.EpochChanged };
     }
     if (truncated) return { epoch, head, entries, complete: false, reason: GapReason.HistoryTruncated };
@@ -193,20 +225,23 @@ export class RedisBroker implements Broker {
   }
 
   async position(): Promise<{ epoch: string; offset: number }> {
-    await this.#ready;
+    await this.#usable();
     const { epoch, head } = await this.#ensureEpoch();
     return { epoch, offset: head };
   }
 
   async reportClients(serverId: string, clients: readonly ClientInfo[]): Promise<void> {
+    await this.#usable();
     await this.#presence.report(serverId, clients);
   }
 
   async listClients(): Promise<ClientInfo[]> {
+    await this.#usable();
     return this.#presence.list();
   }
 
   async claimSession(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean> {
+    await this.#usable();
     try {
       return await this.#presence.claim(clientId, principalId, ttlMs);
     } catch (cause) {
@@ -226,18 +261,30 @@ export class RedisBroker implements Broker {
     await this.#command.quit().catch(() => this.#command.disconnect());
   }
 
-  /** The current epoch (creating the first one) and the newest offset. */
-  async #ensureEpoch(): Promise<{ epoch: string; head: number }> {
-    await this.#command.set(this.#keys.epoch, randomBytes(6).toString('base64url'), 'NX');
-    const [epoch, head] = await this.#command.mget(this.#keys.epoch, this.#keys.offset);
+  /** The current epoch (creating the first one) and the newest offset, through `redis`. */
+  async #ensureEpoch(redis: Redis = this.#command): Promise<{ epoch: string; head: number }> {
+    await redis.set(this.#keys.epoch, randomBytes(6).toString('base64url'), 'NX');
+    const [epoch, head] = await redis.mget(this.#keys.epoch, this.#keys.offset);
     return { epoch: epoch ?? '', head: Number(head ?? 0) };
   }
 
-  /** Reads the stream in order and hands each batch to the listeners, surviving outages and epoch changes. */
+  /**
+   * Reads the stream in order and hands each batch to the listeners, surviving
+   * outages and epoch changes. It first announces where it starts (waiting for
+   * Redis as long as it takes), then checks every entry's link to the one
+   * before: a stream rewritten under it (offsets reused after a rollback) is
+   * never followed silently, it starts a new epoch.
+   */
   async #readLoop(): Promise<void> {
     let failures = 0;
     while (!this.#closed) {
       try {
+        if (this.#epoch === '') {
+          const { epoch, head } = await this.#ensureEpoch(this.#reader);
+          await this.#follow(epoch, head);
+          failures = 0;
+          continue;
+        }
         const result = (await this.#reader.xread(
           'COUNT',
           1000,
@@ -249,18 +296,8 @@ export class RedisBroker implements Broker {
         )) as Array<[string, RawStreamEntry[]]> | null;
         failures = 0;
         const raw = result?.[0]?.[1];
-        if (raw && raw.length > 0) {
-          const entries = toEntries(raw);
-          if (entries[0]?.epoch !== undefined && entries[0].epoch !== this.#epoch) {
-            // Redis lost the stream and a new one grew past our offset: read the new one from its start.
-            this.#switchEpoch(entries[0].epoch);
-            continue;
-          }
-          this.#lastOffset = offsetOf(raw[raw.length - 1]?.[0] ?? '0-0');
-          this.#emit({ epoch: this.#epoch, entries });
-        } else {
-          await this.#checkEpoch();
-        }
+        if (raw && raw.length > 0) await this.#take(toEntries(raw));
+        else await this.#checkEpoch();
       } catch (error) {
         if (this.#closed) return;
         failures += 1;
@@ -270,22 +307,96 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /**
-   * When Redis lost the stream (restart without persistence, flush), the
-   * epoch key is gone or new: read the new stream from its start, under the new epoch.
-   */
-  async #checkEpoch(): Promise<void> {
-    const epoch = await this.#reader.get(this.#keys.epoch);
-    if (epoch !== null && epoch !== this.#epoch) this.#switchEpoch(epoch);
+  /** Hands on the entries that continue the stream this loop follows; a break in it switches epochs. */
+  async #take(entries: readonly EpochEntry[]): Promise<void> {
+    const taken: EpochEntry[] = [];
+    let hole = false;
+    let broken: 'epoch' | 'diverged' | undefined;
+    for (const entry of entries) {
+      if (entry.epoch !== undefined && entry.epoch !== this.#epoch) {
+        broken = 'epoch';
+        break;
+      }
+      if (taken.length === 0 && entry.offset > this.#lastOffset + 1) {
+        // Trimmed before this loop read them: this process's clients are told of a hole.
+        hole = true;
+      } else if (
+        this.#lastNonce !== undefined &&
+        entry.prev !== undefined &&
+        entry.prev !== this.#lastNonce
+      ) {
+        broken = 'diverged';
+        break;
+      }
+      taken.push(entry);
+      this.#lastOffset = entry.offset;
+      this.#lastNonce = entry.nonce;
+    }
+    if (hole)
+      this.#logger.warn({ offset: taken[0]?.offset }, 'the Redis stream was trimmed before it was read');
+    if (taken.length > 0) this.#emit({ epoch: this.#epoch, entries: taken, ...(hole ? { hole } : {}) });
+    if (broken === 'epoch') await this.#adoptEpoch();
+    else if (broken === 'diverged') await this.#diverged();
   }
 
-  #switchEpoch(epoch: string): void {
+  /**
+   * When Redis lost the stream (restart without persistence, flush), the
+   * epoch key is gone or new; when it went back to an older state (a replica
+   * that lagged, an old snapshot), the head is behind this loop or is not the
+   * entry it read last.
+   */
+  async #checkEpoch(): Promise<void> {
+    const [epoch, head, last] = await this.#reader.mget(this.#keys.epoch, this.#keys.offset, this.#keys.last);
+    if (epoch === null) return; // lost, and nothing published since: the next publish starts an epoch
+    if (epoch !== this.#epoch) return this.#adoptEpoch();
+    const offset = Number(head ?? 0);
+    const rewritten =
+      offset === this.#lastOffset &&
+      last !== null &&
+      this.#lastNonce !== undefined &&
+      last !== this.#lastNonce;
+    if (offset < this.#lastOffset || rewritten) await this.#diverged();
+  }
+
+  /** Follows the epoch Redis has now, from the offset it took over the stream at. */
+  async #adoptEpoch(): Promise<void> {
+    const [epoch, from] = await this.#reader.mget(this.#keys.epoch, this.#keys.epochFrom);
+    if (!epoch || epoch === this.#epoch) return;
+    await this.#follow(epoch, Number(from ?? 0));
+  }
+
+  /** The stream diverged from what this loop read: a new epoch over it, which every process follows. */
+  async #diverged(): Promise<void> {
+    const [epoch, from] = (await (
+      this.#reader as unknown as { atpReepoch(...args: string[]): Promise<[string, number]> }
+    ).atpReepoch(
+      this.#keys.epoch,
+      this.#keys.offset,
+      this.#keys.epochFrom,
+      this.#epoch,
+      randomBytes(6).toString('base64url'),
+    )) as [string, number];
     this.#logger.warn(
-      { from: this.#epoch, to: epoch },
-      'the Redis stream has a new epoch; history before it is lost',
+      { epoch: this.#epoch, offset: this.#lastOffset, next: epoch, from },
+      'the Redis stream went back behind what was read (a failover or an older snapshot): new epoch',
     );
+    if (epoch !== '') await this.#follow(epoch, Number(from));
+  }
+
+  /** Reads on in `epoch` after `offset`, announcing it to the listeners. */
+  async #follow(epoch: string, offset: number): Promise<void> {
+    const at = (await this.#reader.xrange(
+      this.#keys.stream,
+      `0-${offset}`,
+      `0-${offset}`,
+    )) as RawStreamEntry[];
+    if (this.#epoch !== '' && this.#epoch !== epoch) {
+      this.#logger.warn({ from: this.#epoch, to: epoch }, 'the Redis stream has a new epoch');
+    }
     this.#epoch = epoch;
-    this.#lastOffset = 0;
+    this.#lastOffset = offset;
+    this.#lastNonce = offset === 0 ? undefined : toEntries(at)[0]?.nonce;
+    this.#emit({ epoch, entries: [], head: offset });
   }
 
   #emit(batch: StreamBatch): void {
@@ -318,12 +429,5 @@ export class RedisBroker implements Broker {
     } catch (error) {
       this.#logger.debug({ err: error }, 'trimming old history failed');
     }
-  }
-
-  #setAvailable(available: boolean): void {
-    if (available === this.#available) return;
-    this.#available = available;
-    if (available) this.#logger.info({}, 'Redis is available');
-    else if (!this.#closed) this.#logger.warn({}, 'Redis is unavailable; publishing fails until it returns');
   }
 }

@@ -23,6 +23,11 @@ export interface StreamBatch {
   readonly entries: readonly StreamEntry[];
   /** In a batch without entries: the newest offset of the stream in `epoch`, the position reading goes on from. */
   readonly head?: number;
+  /**
+   * Entries before this batch's first were lost to this subscriber (trimmed
+   * from history before it read them): the hub marks a gap for its clients.
+   */
+  readonly hole?: boolean;
 }
 
 /** Options of {@link Broker.read}. */

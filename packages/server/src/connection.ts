@@ -193,6 +193,13 @@ export class Connection implements OutboxOwner {
     this.#enterEpoch(epoch, 0, true);
   }
 
+  /** Entries of the stream were lost before this process read them: the numbering gets a hole. */
+  hole(): void {
+    if (this.#closed || this.#replaying || this.subscriptions.size === 0) return;
+    this.#ctx.metrics.gaps.inc({ reason: GapReason.HistoryTruncated });
+    this.#outbox.pushGap();
+  }
+
   info(): ClientInfo {
     const topics = new Set<string>();
     for (const subscription of this.subscriptions.values()) topics.add(subscription.topic);

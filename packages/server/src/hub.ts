@@ -47,7 +47,12 @@ export interface WebSocketInfo {
  * await hub.close();
  */
 export class ATPWebSocketServer {
-  /** Resolves once the hub listens (when it owns its server) and receives the broker's stream. */
+  /**
+   * Resolves once the hub listens (when it owns its server) and knows where
+   * the broker's stream is. While the broker is unreachable at start it stays
+   * pending (clients are refused with 503 meanwhile, publishing rejects) and
+   * resolves once the broker answers; it rejects only when listening fails.
+   */
   readonly ready: Promise<void>;
   /** Prometheus metrics of this hub. */
   readonly metricsRegistry: HubMetrics;
@@ -67,6 +72,8 @@ export class ATPWebSocketServer {
   readonly #heartbeat: Heartbeat;
   readonly #context: HubContext;
   #position = { epoch: '', offset: 0 };
+  /** Resolves `ready`'s wait for the stream position. */
+  #positionKnown: () => void = () => {};
   #unsubscribeBroker: (() => Promise<void>) | undefined;
   #presenceTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -208,6 +215,10 @@ export class ATPWebSocketServer {
     this.#unsubscribeBroker = await this.#broker.subscribe((batch) => this.#dispatch(index, batch));
     if (this.#position.epoch === '') void this.#learnPosition();
     this.#heartbeat.start();
+    const known = new Promise<void>((resolve) => {
+      this.#positionKnown = resolve;
+    });
+    if (this.#position.epoch !== '') this.#positionKnown();
     if (this.#broker.reportClients) {
       await this.#reportClients();
       this.#presenceTimer = setInterval(
@@ -226,6 +237,7 @@ export class ATPWebSocketServer {
         });
       });
     }
+    await known;
   }
 
   /** For a broker that does not announce its position: asks it, retrying until it answers. */
@@ -233,7 +245,10 @@ export class ATPWebSocketServer {
     for (let attempt = 0; this.#position.epoch === '' && !this.#closing; attempt++) {
       try {
         const position = await this.#broker.position();
-        if (this.#position.epoch === '') this.#position = position;
+        if (this.#position.epoch === '') {
+          this.#position = position;
+          this.#positionKnown();
+        }
         return;
       } catch (error) {
         if (attempt === 0) this.#logger.warn({ err: error }, 'the broker is unreachable; retrying');
@@ -254,8 +269,10 @@ export class ATPWebSocketServer {
     }
     if (batch.entries.length === 0) {
       this.#position = { epoch: batch.epoch, offset: batch.head ?? this.#position.offset };
+      this.#positionKnown();
       return;
     }
+    if (batch.hole) for (const connection of this.#connections.values()) connection.hole();
     for (const entry of batch.entries) {
       const prepared = prepareEntry(batch.epoch, entry);
       this.#position = { epoch: batch.epoch, offset: entry.offset };
@@ -432,6 +449,7 @@ export class ATPWebSocketServer {
   }
 
   async #shutdown(): Promise<void> {
+    this.#positionKnown();
     this.#heartbeat.stop();
     this.#server?.off('upgrade', this.#onUpgrade);
     const closed = [...this.#connections.values()].map(

@@ -2,6 +2,7 @@ export {
   type Broker,
   BrokerUnavailableError,
   type HistoryRead,
+  type ReadOptions,
   type StreamBatch,
   type StreamEntry,
 } from './broker.js';

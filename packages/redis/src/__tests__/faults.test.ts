@@ -1,0 +1,120 @@
+import { freePort, RawTestClient, RedisServer } from '@atp/test-utils';
+import { BrokerUnavailableError, createATPWebSocketServer } from '@atp/ws-server';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { createRedisPublisher, RedisBroker } from '../index.js';
+import { connect, disposer, log } from './helpers.js';
+
+async function ownRedis(port?: number): Promise<RedisServer> {
+  const server = await RedisServer.start(port === undefined ? {} : { port });
+  disposer.add(() => server.kill());
+  return server;
+}
+
+/** Resolves once `attempt` stops throwing (polling every 50 ms), or rejects after `ms`. */
+async function eventually<T>(attempt: () => Promise<T>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function upgradeStatus(url: string): Promise<number> {
+  try {
+    const client = await RawTestClient.connect(url, { timeoutMs: 2000 });
+    await client.close();
+    return 101;
+  } catch (error) {
+    return (error as { statusCode?: number }).statusCode ?? 0;
+  }
+}
+
+describe('Redis unreachable when the hub starts', () => {
+  it('refuses clients and publishes loudly until Redis answers, then recovers on its own', async () => {
+    const port = await freePort();
+    const redisUrl = `redis://127.0.0.1:${port}`;
+    const broker = new RedisBroker({ url: redisUrl, prefix: 'atp-test:start' });
+    const hub = createATPWebSocketServer({ port: 0, broker });
+    const publisher = createRedisPublisher({ url: redisUrl, prefix: 'atp-test:start' });
+    disposer.add(async () => {
+      await hub.close();
+      await broker.close();
+      await publisher.close();
+    });
+    // Not `await hub.ready`: it waits for the broker. The hub listens meanwhile.
+    const port0 = await eventually(
+      async () => hub.address()?.port ?? Promise.reject(new Error('not listening')),
+    );
+    const url = `ws://127.0.0.1:${port0}/api/ws/updates`;
+
+    expect(await upgradeStatus(url)).toBe(503);
+    await expect(hub.publish(log(1, 'down'))).rejects.toBeInstanceOf(BrokerUnavailableError);
+    await expect(publisher.publish(log(1, 'down'))).rejects.toBeInstanceOf(BrokerUnavailableError);
+    expect(await hub.metrics()).toMatch(/^atp_ws_broker_up 0$/m);
+
+    await ownRedis(port);
+    await hub.ready;
+    expect(await upgradeStatus(url)).toBe(101);
+    const client = await connect(url);
+    const greeting = client.messages[0]?.payload as { epoch: string };
+    expect(greeting.epoch).toMatch(/^.+$/);
+    await client.request('subscribe', { topic: 'logs' });
+    await eventually(() => hub.publish(log(1, 'from the hub')));
+    await eventually(() => publisher.publish(log(1, 'from the publisher')));
+    const data = await client.waitForData(2);
+    expect(data.map((m) => [m.payload.message, m.sequence])).toEqual([
+      ['from the hub', 1],
+      ['from the publisher', 2],
+    ]);
+    expect(await hub.metrics()).toMatch(/^atp_ws_broker_up 1$/m);
+  });
+});
+
+describe('Redis rolled back behind what the hub delivered', () => {
+  it('tells live clients of a gap and delivers what is published after it', async () => {
+    const redis = await ownRedis();
+    const prefix = 'atp-test:rollback';
+    const broker = new RedisBroker({ url: redis.url, prefix, blockMs: 100 });
+    const hub = createATPWebSocketServer({ port: 0, broker });
+    disposer.add(async () => {
+      await hub.close();
+      await broker.close();
+    });
+    await hub.ready;
+    const url = `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`;
+    const client = await connect(url);
+    await client.request('subscribe', { topic: 'logs' });
+    await hub.publish([log(1, 'a'), log(1, 'b')]);
+    await client.waitForData(2);
+
+    // What a failover to a replica that lagged leaves: the keys as they were earlier, epoch included.
+    const admin = new Redis(redis.url);
+    disposer.add(() => admin.quit());
+    const keys = await admin.keys(`${prefix}:*`);
+    const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+    await hub.publish([log(1, 'c'), log(1, 'd'), log(1, 'e')]);
+    await client.waitForData(5);
+    for (const [key, dump] of dumps) if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+
+    const after = ['f', 'g', 'h', 'i', 'j'];
+    await hub.publish(after.map((m) => log(1, m)));
+    // The hub's reader checks the stream at least every blockMs.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await hub.publish(log(1, 'k'));
+    await client.waitFor((m) => m.payload.message === 'k', { what: 'the message after the gap' });
+    const data = client.data();
+    const sequences = data.map((m) => m.sequence as number);
+    // Never silence: either a hole in the numbering before what follows the rollback, or every message.
+    const received = data.map((m) => m.payload.message);
+    const hole = sequences.some((s, i) => i > 0 && s !== (sequences[i - 1] as number) + 1);
+    const everything = after.every((m) => received.includes(m));
+    expect(hole || everything).toBe(true);
+    expect(new Set(received).size).toBe(received.length);
+    expect(received.slice(0, 5)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});
