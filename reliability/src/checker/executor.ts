@@ -312,6 +312,30 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
     }
     const connectedDeadline = Date.now() + 10_000;
     while (atps.some((c) => !c.connected) && Date.now() < connectedDeadline) await sleep(50);
+    // A fence: one message of every shape (each subscription of the pool matches one), so that a
+    // gap marked under a live connection (shown by the next message's sequence) becomes visible.
+    {
+      const first = log.length;
+      const fence = Array.from({ length: 18 }, (_, shape) => makeMessage(first + shape, shape, 0, false));
+      const start = clock.tick();
+      for (const [j, message] of fence.entries()) {
+        log.push({ k: first + j, message, status: 'uncertain', start, end: start });
+        opOfK[first + j] = schedule.ops.length;
+      }
+      const ok = await withTimeout(
+        hubs[0]?.publish(fence) ?? Promise.reject(new Error('no hub')),
+        5000,
+        'fence',
+      )
+        .then(() => true)
+        .catch(() => false);
+      const end = clock.tick();
+      for (let k = first; k < log.length; k++)
+        Object.assign(log[k] as Published, { status: ok ? 'ok' : 'uncertain', end });
+      opLog.push(
+        `#${schedule.ops.length} fence: publish 18 via hub on hub 0 [k=${first}..${log.length - 1}${ok ? '' : ' refused'}]`,
+      );
+    }
     for (const client of raws) client.ping();
     const events = () => [...raws, ...atps].reduce((n, c) => n + c.record.events.length, 0);
     let last = -1;
@@ -380,7 +404,8 @@ export function minimalLog(result: RunResult, violation: Violation): string[] {
   const publishOps = new Set(violation.ks.map((k) => result.opOfK[k]));
   return result.opLog.filter((line) => {
     const index = Number(/^#(\d+)/.exec(line)?.[1]);
-    const op = result.schedule.ops[index] as Op;
+    const op = result.schedule.ops[index] as Op | undefined;
+    if (!op) return true;
     if (op.op === 'sleep' || op.op === 'redis-snapshot') return op.op === 'redis-snapshot';
     if ('client' in op) return client === undefined || String(op.client) === client;
     if (op.op === 'publish') return publishOps.has(index) || client === undefined;
