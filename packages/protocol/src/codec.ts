@@ -29,7 +29,21 @@ export interface ProtocolErrorInfo {
 }
 
 /** Result of a parse: the typed message, or the error to answer with. */
-export type ParseResult<T> = { ok: true; message: T } | { ok: false; error: ProtocolErrorInfo };
+/** A subscription of a `resume` left out for being invalid: the rest of the resume goes on without it. */
+export interface RefusedSubscription {
+  topic: string;
+  filter?: unknown;
+  error: ProtocolErrorInfo;
+}
+
+export type ParseResult<T> =
+  | {
+      ok: true;
+      message: T;
+      /** Subscriptions of a `resume` that were invalid (unknown topic, bad filter), taken out of `message`. */
+      refused?: RefusedSubscription[];
+    }
+  | { ok: false; error: ProtocolErrorInfo };
 
 /** A protocol error thrown by the assert helpers (e.g. an invalid in-process publish). */
 export class ProtocolError extends Error {
@@ -146,13 +160,28 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
       }
       break;
     }
-    case 'resume':
+    case 'resume': {
+      // One invalid subscription does not spoil the others: it is refused on its own.
+      const kept: typeof message.payload.subscriptions = [];
+      const refused: RefusedSubscription[] = [];
       for (const [index, subscription] of message.payload.subscriptions.entries()) {
-        const checked = checkTopicAndFilter(subscription.topic, raw.subscriptions?.[index]?.filter, id);
-        if (!checked.ok) return checked;
+        const rawFilter = raw.subscriptions?.[index]?.filter;
+        const checked = checkTopicAndFilter(subscription.topic, rawFilter, id);
+        if (!checked.ok) {
+          refused.push({
+            topic: subscription.topic,
+            ...(rawFilter === undefined ? {} : { filter: rawFilter }),
+            error: checked.error,
+          });
+          continue;
+        }
         subscription.filter = checked.filter;
+        kept.push(subscription);
       }
+      message.payload.subscriptions = kept;
+      if (refused.length > 0) return { ok: true, message, refused };
       break;
+    }
     case 'ping':
       break;
   }

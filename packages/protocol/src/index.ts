@@ -10,6 +10,7 @@ export {
   assertDataMessage,
   formatIssues,
   type ParseResult,
+  type RefusedSubscription,
   ProtocolError,
   type ProtocolErrorInfo,
   type ProtocolIssue,

@@ -289,6 +289,9 @@ export class Connection implements OutboxOwner {
       return;
     }
     const message = parsed.message;
+    for (const { topic, filter, error } of parsed.refused ?? []) {
+      this.#refuseSubscription(topic, filter, { ...error, id: message.id });
+    }
     if (message.type === 'ping') {
       // Answered at once, even while a replay runs, with the position the client is safe to resume from.
       const { epoch, offset } = this.#position();
@@ -433,16 +436,28 @@ export class Connection implements OutboxOwner {
       });
       return;
     }
-    if (subscriptions.length > this.#ctx.options.maxSubscriptions) {
-      this.#sendError({
-        code: ErrorCode.TooManySubscriptions,
-        message: `at most ${this.#ctx.options.maxSubscriptions} subscriptions per connection`,
-        id: message.id,
-      });
-      return;
-    }
+    // A subscription refused (forbidden, past maxSubscriptions) is answered on its own, with the
+    // resume's id and the subscription in `details`; the others are resumed.
+    const allowed: typeof subscriptions = [];
+    const max = this.#ctx.options.maxSubscriptions;
     for (const { topic, filter } of subscriptions) {
-      if (!(await this.#authorize(topic, (filter ?? {}) as Filter, message.id)) || this.#closed) return;
+      const normalized = (filter ?? {}) as Filter;
+      if (allowed.length >= max) {
+        this.#refuseSubscription(topic, filter, {
+          code: ErrorCode.TooManySubscriptions,
+          message: `at most ${max} subscriptions per connection: '${topic}' was not resumed`,
+          id: message.id,
+        });
+      } else if (!(await this.#ctx.authorizeSubscription(this.principal, topic, normalized))) {
+        this.#refuseSubscription(topic, filter, {
+          code: ErrorCode.Forbidden,
+          message: `not allowed to subscribe to '${topic}' with this filter: it was not resumed`,
+          id: message.id,
+        });
+      } else {
+        allowed.push({ topic, filter });
+      }
+      if (this.#closed) return;
     }
     this.#resumedOrSubscribed = true;
     const hub = this.#ctx.position();
@@ -450,7 +465,7 @@ export class Connection implements OutboxOwner {
     // answer) up to where this process is, and whatever is newer follows as catch-up.
     this.#through = { epoch, offset };
     const restored: ConnectionSubscription[] = [];
-    for (const { topic, filter } of subscriptions) {
+    for (const { topic, filter } of allowed) {
       const key = canonicalSubscriptionKey(topic, filter as Filter);
       if (!this.subscriptions.has(key))
         restored.push(this.#addSubscription(key, topic, (filter ?? {}) as Filter, offset));
@@ -690,6 +705,20 @@ export class Connection implements OutboxOwner {
       const { epoch, offset } = this.#ctx.position();
       return { epoch, head: offset, entries: [], complete: false, reason: GapReason.BrokerUnavailable };
     }
+  }
+
+  /** Refuses one subscription of a request, naming it in `details` so that the client can tell its owner. */
+  #refuseSubscription(topic: string, filter: unknown, error: ProtocolErrorInfo): void {
+    this.#ctx.metrics.errors.inc({ code: error.code });
+    this.#sendControl({
+      type: 'error',
+      ...withId(error.id),
+      payload: {
+        code: error.code,
+        message: error.message,
+        details: { topic, ...(filter === undefined ? {} : { filter }) },
+      },
+    });
   }
 
   #sendControl(message: object): void {

@@ -309,25 +309,27 @@ describe('the id of a refused message', () => {
       ErrorCode.InvalidMessage,
       -1.5,
     ],
-    [
-      'invalid_filter in resume',
-      frame({
-        type: 'resume',
-        id: 'resume-1',
-        payload: {
-          epoch: 'e',
-          offset: 0,
-          sequence: 0,
-          subscriptions: [{ topic: 'logs', filter: { lvl: 'info' } }],
-        },
-      }),
-      ErrorCode.InvalidFilter,
-      'resume-1',
-    ],
     ['no type', frame({ id: 'x1' }), ErrorCode.InvalidMessage, 'x1'],
   ])('is echoed in the %s error', (_what, text, code, id) => {
     const result = parseClientMessage(text);
     expect(result).toMatchObject({ ok: false, error: { code, id } });
+  });
+
+  it('is echoed in the invalid_filter refusal of one subscription of a resume', () => {
+    const text = frame({
+      type: 'resume',
+      id: 'resume-1',
+      payload: {
+        epoch: 'e',
+        offset: 0,
+        sequence: 0,
+        subscriptions: [{ topic: 'logs', filter: { lvl: 'info' } }],
+      },
+    });
+    expect(parseClientMessage(text)).toMatchObject({
+      ok: true,
+      refused: [{ topic: 'logs', error: { code: ErrorCode.InvalidFilter, id: 'resume-1' } }],
+    });
   });
 
   it.each([
@@ -500,6 +502,13 @@ describe('resume', () => {
       ErrorCode.InvalidMessage,
       `invalid 'resume' message: payload.subscriptions: Too big: expected array to have <=${MAX_RESUME_SUBSCRIPTIONS} items`,
     ],
+  ])('is refused with %s', (_what, payload, code, message) => {
+    const result = parseClientMessage(resume(payload, 'r'));
+    expect(result).toEqual({ ok: false, error: expect.objectContaining({ code, message, id: 'r' }) });
+  });
+
+  // One invalid subscription does not spoil a resume: it is taken out and refused on its own.
+  it.each([
     [
       'an unknown topic in a subscription',
       { epoch: 'e', offset: 0, sequence: 0, subscriptions: [{ topic: 'logs' }, { topic: 'events:' }] },
@@ -531,8 +540,14 @@ describe('resume', () => {
       ErrorCode.InvalidFilter,
       "filter key '__proto__' is not allowed on topic 'logs'; allowed: suite_execution_id, level",
     ],
-  ])('is refused with %s', (_what, payload, code, message) => {
+  ])('takes out and refuses alone %s', (_what, payload, code, message) => {
     const result = parseClientMessage(resume(payload, 'r'));
-    expect(result).toEqual({ ok: false, error: expect.objectContaining({ code, message, id: 'r' }) });
+    // The invalid subscription is the last one of each case.
+    const subscriptions = (payload as { subscriptions: Array<{ topic: string }> }).subscriptions;
+    expect(result).toMatchObject({
+      ok: true,
+      message: { payload: { subscriptions: subscriptions.slice(0, -1) } },
+      refused: [{ topic: subscriptions.at(-1)?.topic, error: { code, message, id: 'r' } }],
+    });
   });
 });

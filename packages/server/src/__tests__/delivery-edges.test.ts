@@ -222,3 +222,71 @@ describe('heartbeat', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });
+
+describe('a resume with refused subscriptions', () => {
+  it('resumes the valid subscriptions and refuses the others one by one, naming each', async () => {
+    const { url, hub } = await startHub({
+      authorizeSubscription: (_principal, _topic, filter) => filter.suite_execution_id !== 2,
+      maxSubscriptions: 2,
+    });
+    const first = await connect(url, 'client_id=partly');
+    const ack = await first.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
+    await first.close();
+    await hub.publish([log(1, 'info', 'missed'), log(2, 'info', 'forbidden suite')]);
+    const second = await connect(url, 'client_id=partly');
+    second.send({
+      type: 'resume',
+      id: 'resume-1',
+      payload: {
+        epoch: ack.payload.epoch,
+        offset: ack.payload.offset,
+        sequence: 0,
+        subscriptions: [
+          { topic: 'logs', filter: { suite_execution_id: 1 } },
+          { topic: 'logs', filter: { suite_execution_id: 2 } },
+          { topic: 'test:progres' },
+          { topic: 'suite:progress' },
+          { topic: 'suite:completed' },
+        ],
+      },
+    });
+    const resumed = await second.waitFor((m) => m.type === 'resumed');
+    expect(resumed.payload).toMatchObject({ recovered: true, complete: true, replayed: 1 });
+    const errors = second.messages.filter((m) => m.type === 'error');
+    expect(errors.map((m) => [m.id, m.payload.code, m.payload.details])).toEqual([
+      ['resume-1', 'unknown_topic', { topic: 'test:progres' }],
+      ['resume-1', 'forbidden', { topic: 'logs', filter: { suite_execution_id: 2 } }],
+      ['resume-1', 'too_many_subscriptions', { topic: 'suite:completed', filter: {} }],
+    ]);
+    expect((await second.waitForData(1)).map((m) => m.payload.message)).toEqual(['missed']);
+  });
+});
+
+describe('what operators see of each client', () => {
+  it('lists buffered bytes, sequence, position, lag, counts and reconnects, with totals in the metrics', async () => {
+    const { url, hub } = await startHub();
+    const first = await connect(url, 'client_id=watched');
+    await first.close();
+    const client = await connect(url, 'client_id=watched');
+    await client.request('subscribe', { topic: 'logs' });
+    await hub.publish([log(1, 'info', 'a'), log(1, 'info', 'b')]);
+    await client.waitForData(2);
+    const [info] = await hub.clients();
+    expect(info).toMatchObject({
+      client_id: 'watched',
+      last_sequence: 2,
+      sent: 2,
+      coalesced: 0,
+      replaying: false,
+      reconnects: 1,
+      lag_messages: 0,
+      lag_seconds: 0,
+      buffered_bytes: 0,
+      position: { offset: 2 },
+    });
+    const metrics = await hub.metrics();
+    expect(metrics).toMatch(/^atp_ws_reconnects_total 1$/m);
+    expect(metrics).toMatch(/^atp_ws_buffered_bytes 0$/m);
+    expect(metrics).toMatch(/^atp_ws_replays_active 0$/m);
+  });
+});
