@@ -89,7 +89,7 @@ function report(result: RunResult): string {
   const { schedule } = result;
   const lines = [
     `seed ${schedule.seed}: ${schedule.broker} broker, ${schedule.hubs} hub(s)${schedule.redisDownAtStart ? ', Redis down at start' : ''}, clients ${JSON.stringify(schedule.clients)}`,
-    `  replay: CHECKER_SEED=${schedule.seed} pnpm test:reliability -- delivery-checker`,
+    `  replay: pnpm build && CHECKER_SEED=${schedule.seed} pnpm --filter @atp/reliability reliability src/delivery-checker.test.ts`,
   ];
   const seen = new Set<string>();
   for (const violation of result.violations) {
