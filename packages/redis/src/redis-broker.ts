@@ -68,6 +68,9 @@ export class RedisBroker implements Broker {
   readonly #logger: Logger;
   readonly #presence: Presence;
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
+  readonly #sessionListeners = new Set<(clientId: string, serverId: string) => void>();
+  #subscriber: Redis | undefined;
+  #subscribed: Promise<void> = Promise.resolve();
   /** The epoch the read loop follows ('' until it knows it). */
   #epoch = '';
   #lastOffset = 0;
@@ -251,9 +254,43 @@ export class RedisBroker implements Broker {
     }
   }
 
+  async takeSession(clientId: string, serverId: string): Promise<void> {
+    await this.#usable();
+    await this.#command.publish(this.#keys.sessionTaken, JSON.stringify([clientId, serverId]));
+  }
+
+  async onSessionTaken(listener: (clientId: string, serverId: string) => void): Promise<() => Promise<void>> {
+    if (!this.#subscriber) {
+      // A connection of its own: a subscribed connection can run no other command.
+      const subscriber = this.#reader.duplicate({ lazyConnect: false });
+      subscriber.on('error', (error: Error) => this.#logger.debug({ err: error }, 'redis subscriber error'));
+      subscriber.on('message', (_channel: string, text: string) => {
+        let clientId: unknown;
+        let serverId: unknown;
+        try {
+          [clientId, serverId] = JSON.parse(text) as unknown[];
+        } catch {
+          return;
+        }
+        if (typeof clientId !== 'string' || typeof serverId !== 'string') return;
+        for (const taken of this.#sessionListeners) taken(clientId, serverId);
+      });
+      this.#subscriber = subscriber;
+      // Subscribed again by ioredis after a reconnect; waits for Redis when it is unreachable.
+      this.#subscribed = subscriber.subscribe(this.#keys.sessionTaken).then(() => undefined);
+    }
+    this.#sessionListeners.add(listener);
+    await this.#subscribed;
+    return async () => {
+      this.#sessionListeners.delete(listener);
+    };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#sessionListeners.clear();
+    this.#subscriber?.disconnect();
     clearInterval(this.#trimTimer);
     this.#listeners.clear();
     // The read loop sees `#closed` and ends; a blocking read in flight is cut by the disconnect.

@@ -12,6 +12,8 @@ export interface StreamKeys {
   readonly epochFrom: string;
   readonly presence: string;
   readonly session: string;
+  /** Pub/sub channel on which a process announces that it took a session (`[clientId, serverId]`). */
+  readonly sessionTaken: string;
 }
 
 export function keysFor(prefix: string): StreamKeys {
@@ -23,6 +25,7 @@ export function keysFor(prefix: string): StreamKeys {
     epochFrom: `${prefix}:epoch-from`,
     presence: `${prefix}:presence:`,
     session: `${prefix}:session:`,
+    sessionTaken: `${prefix}:session-taken`,
   };
 }
 

@@ -98,6 +98,14 @@ export interface Broker {
    * when another principal holds it, so a session is resumed only by its owner.
    */
   claimSession?(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean>;
+  /**
+   * Tells the other processes sharing the broker that process `serverId` now
+   * holds the live connection of `clientId`: one session is live in one place,
+   * so an older connection of it elsewhere is closed (4000).
+   */
+  takeSession?(clientId: string, serverId: string): Promise<void>;
+  /** Calls `listener` whenever a process takes a session; resolves with a function that stops it. */
+  onSessionTaken?(listener: (clientId: string, serverId: string) => void): Promise<() => Promise<void>>;
 }
 
 /** Thrown (or rejected with) when the broker cannot be reached: nothing was published. */

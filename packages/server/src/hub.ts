@@ -75,6 +75,7 @@ export class ATPWebSocketServer {
   /** Resolves `ready`'s wait for the stream position. */
   #positionKnown: () => void = () => {};
   #unsubscribeBroker: (() => Promise<void>) | undefined;
+  #stopSessionTaken: (() => Promise<void>) | undefined;
   #presenceTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -219,6 +220,19 @@ export class ATPWebSocketServer {
       this.#positionKnown = resolve;
     });
     if (this.#position.epoch !== '') this.#positionKnown();
+    // Waited for with the position below, not before listening: the broker may be unreachable yet.
+    const sessionsFollowed = this.#broker.onSessionTaken?.((clientId, serverId) => {
+      if (serverId === this.serverId) return;
+      this.#connections
+        .get(clientId)
+        ?.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
+    });
+    sessionsFollowed?.then(
+      (stop) => {
+        this.#stopSessionTaken = stop;
+      },
+      (error: unknown) => this.#logger.warn({ err: error }, 'following session takeovers failed'),
+    );
     if (this.#broker.reportClients) {
       await this.#reportClients();
       this.#presenceTimer = setInterval(
@@ -238,6 +252,7 @@ export class ATPWebSocketServer {
       });
     }
     await known;
+    await sessionsFollowed?.catch(() => {});
   }
 
   /** For a broker that does not announce its position: asks it, retrying until it answers. */
@@ -429,6 +444,9 @@ export class ATPWebSocketServer {
     if (reconnects > 0) this.metricsRegistry.reconnects.inc();
     const connection = new Connection(this.#context, ws, clientId, principal, ip, reconnects);
     this.#connections.set(clientId, connection);
+    this.#broker.takeSession?.(clientId, this.serverId).catch((error: unknown) => {
+      this.#logger.warn({ err: error, clientId }, 'could not tell the other processes of this session');
+    });
     this.metricsRegistry.connectionsTotal.inc();
     this.metricsRegistry.connections.set(this.#connections.size);
     ws.on('error', (error) => this.#logger.debug({ err: error, clientId }, 'socket error'));
@@ -464,6 +482,7 @@ export class ATPWebSocketServer {
     if (this.#broker.reportClients) await this.#reportClients([]);
     this.#wss.close();
     await this.#unsubscribeBroker?.();
+    await this.#stopSessionTaken?.();
     if (this.#ownsBroker) await this.#broker.close();
     this.#sessions.clear();
     if (this.#ownsServer) {

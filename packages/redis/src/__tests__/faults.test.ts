@@ -3,7 +3,7 @@ import { BrokerUnavailableError, createATPWebSocketServer } from '@atp/ws-server
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createRedisPublisher, RedisBroker } from '../index.js';
-import { connect, disposer, log } from './helpers.js';
+import { connect, disposer, log, startRedisHub, uniquePrefix } from './helpers.js';
 
 async function ownRedis(port?: number): Promise<RedisServer> {
   const server = await RedisServer.start(port === undefined ? {} : { port });
@@ -116,5 +116,25 @@ describe('Redis rolled back behind what the hub delivered', () => {
     expect(hole || everything).toBe(true);
     expect(new Set(received).size).toBe(received.length);
     expect(received.slice(0, 5)).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});
+
+describe('one live session per client_id', () => {
+  it('closes the older connection on another process with 4000 when the same client_id connects', async () => {
+    const prefix = uniquePrefix();
+    const one = await startRedisHub({ prefix });
+    const two = await startRedisHub({ prefix });
+    const first = await connect(one.url, 'client_id=roaming');
+    const closed = first.waitForClose();
+    const second = await connect(two.url, 'client_id=roaming');
+    expect((await closed).code).toBe(4000);
+    await second.request('subscribe', { topic: 'logs' });
+    await one.hub.publish(log(1, 'still served'));
+    expect((await second.waitForData(1))[0]?.payload.message).toBe('still served');
+    await eventually(async () =>
+      expect((await one.hub.clients()).map((c) => [c.client_id, c.server_id])).toEqual([
+        ['roaming', two.hub.serverId],
+      ]),
+    );
   });
 });
