@@ -70,6 +70,8 @@ export class RedisBroker implements Broker {
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
   readonly #sessionListeners = new Set<(clientId: string, serverId: string) => void>();
   #subscriber: Redis | undefined;
+  /** Epochs this loop left: one coming back means Redis went back to an older state. */
+  readonly #retired = new Set<string>();
   #subscribed: Promise<void> = Promise.resolve();
   /** The epoch the read loop follows ('' until it knows it). */
   #epoch = '';
@@ -206,10 +208,12 @@ export class RedisBroker implements Broker {
 
   async read(from: ReplayFrom, options: ReadOptions = {}): Promise<HistoryRead> {
     await this.#usable();
-    const { epoch, head } = await this.#ensureEpoch();
-    const fromOffset = from === 'start' || from.epoch !== epoch ? 0 : from.offset;
-    if (fromOffset > head)
+    const { epoch, head, base } = await this.#ensureEpoch();
+    const sameEpoch = from !== 'start' && from.epoch === epoch;
+    if (sameEpoch && from.offset > head)
       return { epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
+    // An epoch that took over a diverged stream at `base` has no history before it.
+    const fromOffset = sameEpoch ? Math.max(from.offset, base) : base;
     const start = `0-${fromOffset + 1}`;
     const raw = (
       options.limit === undefined
@@ -218,7 +222,7 @@ export class RedisBroker implements Broker {
     ) as RawStreamEntry[];
     const entries = toEntries(raw).filter((entry) => entry.offset <= head);
     const firstKept = entries[0]?.offset ?? head + 1;
-    const truncated = head > fromOffset && firstKept > fromOffset + 1;
+    const truncated = (sameEpoch && from.offset < base) || (head > fromOffset && firstKept > fromOffset + 1);
     if (from === 'start') return { epoch, head, entries, complete: true };
     if (from.epoch !== epoch) {
       return { epoch, head, entries, complete: false, reason: GapReason.EpochChanged };
@@ -299,10 +303,10 @@ export class RedisBroker implements Broker {
   }
 
   /** The current epoch (creating the first one) and the newest offset, through `redis`. */
-  async #ensureEpoch(redis: Redis = this.#command): Promise<{ epoch: string; head: number }> {
+  async #ensureEpoch(redis: Redis = this.#command): Promise<{ epoch: string; head: number; base: number }> {
     await redis.set(this.#keys.epoch, randomBytes(6).toString('base64url'), 'NX');
-    const [epoch, head] = await redis.mget(this.#keys.epoch, this.#keys.offset);
-    return { epoch: epoch ?? '', head: Number(head ?? 0) };
+    const [epoch, head, base] = await redis.mget(this.#keys.epoch, this.#keys.offset, this.#keys.epochFrom);
+    return { epoch: epoch ?? '', head: Number(head ?? 0), base: Number(base ?? 0) };
   }
 
   /**
@@ -318,7 +322,8 @@ export class RedisBroker implements Broker {
       try {
         if (this.#epoch === '') {
           const { epoch, head } = await this.#ensureEpoch(this.#reader);
-          await this.#follow(epoch, head);
+          if (await this.#isRetired(epoch)) await this.#diverged(epoch);
+          else await this.#follow(epoch, head);
           failures = 0;
           continue;
         }
@@ -399,18 +404,21 @@ export class RedisBroker implements Broker {
   async #adoptEpoch(): Promise<void> {
     const [epoch, from] = await this.#reader.mget(this.#keys.epoch, this.#keys.epochFrom);
     if (!epoch || epoch === this.#epoch) return;
+    // An epoch left earlier is back (Redis went back to an older state): what it holds was
+    // delivered under it already; a new epoch takes over at its head instead.
+    if (await this.#isRetired(epoch)) return this.#diverged(epoch);
     await this.#follow(epoch, Number(from ?? 0));
   }
 
   /** The stream diverged from what this loop read: a new epoch over it, which every process follows. */
-  async #diverged(): Promise<void> {
+  async #diverged(seen = this.#epoch): Promise<void> {
     const [epoch, from] = (await (
       this.#reader as unknown as { atpReepoch(...args: string[]): Promise<[string, number]> }
     ).atpReepoch(
       this.#keys.epoch,
       this.#keys.offset,
       this.#keys.epochFrom,
-      this.#epoch,
+      seen,
       randomBytes(6).toString('base64url'),
     )) as [string, number];
     this.#logger.warn(
@@ -429,11 +437,28 @@ export class RedisBroker implements Broker {
     )) as RawStreamEntry[];
     if (this.#epoch !== '' && this.#epoch !== epoch) {
       this.#logger.warn({ from: this.#epoch, to: epoch }, 'the Redis stream has a new epoch');
+      await this.#retire(this.#epoch);
     }
     this.#epoch = epoch;
     this.#lastOffset = offset;
     this.#lastNonce = offset === 0 ? undefined : toEntries(at)[0]?.nonce;
     this.#emit({ epoch, entries: [], head: offset });
+  }
+
+  /**
+   * Remembers that the stream left `epoch`, here and in Redis (a key of its
+   * own, so that going back to an older state of the other keys keeps it).
+   */
+  async #retire(epoch: string): Promise<void> {
+    this.#retired.add(epoch);
+    if (this.#retired.size > 64) this.#retired.delete(this.#retired.values().next().value as string);
+    const ttl = Math.max(this.#options.maxAgeMs, 3_600_000);
+    await this.#reader.set(`${this.#keys.retired}${epoch}`, '1', 'PX', ttl);
+  }
+
+  async #isRetired(epoch: string): Promise<boolean> {
+    if (this.#retired.has(epoch)) return true;
+    return (await this.#reader.exists(`${this.#keys.retired}${epoch}`)) === 1;
   }
 
   #emit(batch: StreamBatch): void {

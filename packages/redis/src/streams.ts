@@ -12,6 +12,8 @@ export interface StreamKeys {
   readonly epochFrom: string;
   readonly presence: string;
   readonly session: string;
+  /** Prefix of the keys that mark an epoch the stream left (`<prefix>:retired:<epoch>`). */
+  readonly retired: string;
   /** Pub/sub channel on which a process announces that it took a session (`[clientId, serverId]`). */
   readonly sessionTaken: string;
 }
@@ -26,6 +28,7 @@ export function keysFor(prefix: string): StreamKeys {
     presence: `${prefix}:presence:`,
     session: `${prefix}:session:`,
     sessionTaken: `${prefix}:session-taken`,
+    retired: `${prefix}:retired:`,
   };
 }
 

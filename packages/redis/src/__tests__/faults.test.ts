@@ -138,3 +138,44 @@ describe('one live session per client_id', () => {
     );
   });
 });
+
+describe('Redis back at an epoch it had left', () => {
+  it('never delivers again what a client received under that epoch, live or in a replay', async () => {
+    const redis = await ownRedis();
+    const prefix = 'atp-test:aba';
+    const broker = new RedisBroker({ url: redis.url, prefix, blockMs: 100 });
+    const hub = createATPWebSocketServer({ port: 0, broker });
+    disposer.add(async () => {
+      await hub.close();
+      await broker.close();
+    });
+    await hub.ready;
+    const url = `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`;
+    const client = await connect(url);
+    await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
+    await hub.publish([log(1, 'a'), log(1, 'b')]);
+    await client.waitForData(2);
+    const admin = new Redis(redis.url);
+    disposer.add(() => admin.quit());
+    const keys = await admin.keys(`${prefix}:*`);
+    const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+
+    // Redis restarts empty (a new epoch), then goes back to the state it had before.
+    await redis.kill();
+    await redis.start();
+    await eventually(() => hub.publish(log(1, 'c')));
+    await client.waitFor((m) => m.payload.message === 'c', { what: 'c' });
+    for (const [key, dump] of dumps) if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await eventually(() => hub.publish(log(1, 'd')));
+    await client.waitFor((m) => m.payload.message === 'd', { what: 'd' });
+    // A replay of everything kept, on the same connection, brings nothing it already had.
+    const ack = await client.request('subscribe', { topic: 'logs', from: 'start' });
+    await hub.publish(log(2, 'e'));
+    await client.waitFor((m) => m.payload.message === 'e', { what: 'e' });
+    const received = client.data().map((m) => m.payload.message);
+    expect(new Set(received).size).toBe(received.length);
+    expect(received).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(ack.payload.history).toMatchObject({ complete: true });
+  });
+});
