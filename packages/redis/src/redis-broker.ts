@@ -8,19 +8,15 @@ import {
   type Logger,
   type ReadOptions,
   type StreamBatch,
+  supersedeKeyOf,
 } from '@atp/ws-server';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Presence } from './presence.js';
-import {
-  APPEND_SCRIPT,
-  type EpochEntry,
-  keysFor,
-  offsetOf,
-  type RawStreamEntry,
-  REEPOCH_SCRIPT,
-  type StreamKeys,
-  toEntries,
-} from './streams.js';
+import { APPEND_SCRIPT, COMPACT_SCRIPT, REEPOCH_SCRIPT, TRIM_SCRIPT } from './scripts.js';
+import { type EpochEntry, keysFor, type RawStreamEntry, type StreamKeys, toEntries } from './streams.js';
+
+/** Entries one script call handles at most when compacting or trimming. */
+const PAGE = 1000;
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -30,8 +26,14 @@ export interface RedisBrokerOptions {
   redis?: Redis;
   /** Prefix of every key, so several deployments can share one Redis. @default 'atp:ws' */
   prefix?: string;
-  /** Most messages of history kept in the Redis Stream (approximate trim). @default 100000 */
+  /** Most messages of history kept in the Redis Stream; the oldest go first. @default 100000 */
   maxMessages?: number;
+  /** Most bytes of history kept (the messages' JSON); the oldest go first. @default 67108864 (64 MiB) */
+  maxBytes?: number;
+  /** History younger than this is never compacted, ms. @default 120000 */
+  recentWindowMs?: number;
+  /** The newest this many messages are never compacted. @default 10000 */
+  recentMessages?: number;
   /** Messages older than this are trimmed from history, ms (0 = no age limit). @default 86400000 (24 h) */
   maxAgeMs?: number;
   /** TTL of a process's client list; a dead process's clients vanish within it, ms. @default 15000 */
@@ -81,6 +83,10 @@ export class RedisBroker implements Broker {
   #reading: Promise<void> | undefined;
   #trimTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Whether a run of {@link RedisBroker.#enforceLimits} is under way (one at a time per process). */
+  #limiting = false;
+  /** Limits were passed again while a run was under way: it runs once more. */
+  #limitAgain = false;
   /** Settles once the first connection attempt of the command connection succeeded or failed. */
   readonly #firstAttempt: Promise<void>;
 
@@ -108,6 +114,9 @@ export class RedisBroker implements Broker {
     this.#keys = keysFor(options.prefix ?? 'atp:ws');
     this.#options = {
       maxMessages: options.maxMessages ?? 100_000,
+      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+      recentWindowMs: options.recentWindowMs ?? 120_000,
+      recentMessages: options.recentMessages ?? 10_000,
       maxAgeMs: options.maxAgeMs ?? 24 * 60 * 60 * 1000,
       presenceTtlMs: options.presenceTtlMs ?? 15_000,
       sessionTtlMs: options.sessionTtlMs ?? 600_000,
@@ -121,7 +130,9 @@ export class RedisBroker implements Broker {
       this.#keys.session,
       this.#options.sessionTtlMs,
     );
-    this.#command.defineCommand('atpAppend', { numberOfKeys: 5, lua: APPEND_SCRIPT });
+    this.#command.defineCommand('atpAppend', { numberOfKeys: 8, lua: APPEND_SCRIPT });
+    this.#command.defineCommand('atpCompact', { numberOfKeys: 3, lua: COMPACT_SCRIPT });
+    this.#command.defineCommand('atpTrim', { numberOfKeys: 4, lua: TRIM_SCRIPT });
     this.#reader.defineCommand('atpReepoch', { numberOfKeys: 3, lua: REEPOCH_SCRIPT });
     let available = false;
     this.#command.on('ready', () => {
@@ -152,26 +163,111 @@ export class RedisBroker implements Broker {
     await this.#usable();
     const candidate = randomBytes(6).toString('base64url');
     const nonce = randomBytes(9).toString('base64url');
-    const jsons = messages.map((message) => JSON.stringify(message));
+    const args: string[] = [];
+    for (const message of messages) args.push(JSON.stringify(message), supersedeKeyOf(message) ?? '');
+    let kept: [string, number, number, number];
     try {
-      await (
-        this.#command as unknown as {
-          atpAppend(...args: Array<string | number>): Promise<[string, number]>;
-        }
-      ).atpAppend(
+      kept = await this.#script<[string, number, number, number]>(
+        this.#command,
+        'atpAppend',
         this.#keys.stream,
         this.#keys.offset,
         this.#keys.epoch,
         this.#keys.last,
         this.#keys.epochFrom,
+        this.#keys.bytes,
+        this.#keys.newest,
+        this.#keys.truncated,
         candidate,
-        this.#options.maxMessages,
         Date.now(),
         nonce,
-        ...jsons,
+        ...args,
       );
     } catch (cause) {
       throw new BrokerUnavailableError(`publishing to Redis failed: ${(cause as Error).message}`, { cause });
+    }
+    const [, , bytes, length] = kept;
+    if (bytes > this.#options.maxBytes || length > this.#options.maxMessages) void this.#enforceLimits();
+  }
+
+  /** Runs one of the scripts defined on `redis`. */
+  #script<T>(redis: Redis, name: string, ...args: Array<string | number>): Promise<T> {
+    return (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[name]?.(
+      ...args,
+    ) as Promise<T>;
+  }
+
+  /**
+   * Brings history back under its limits, as the in-memory broker does: first
+   * drops superseded progress older than the recent window, then the oldest
+   * entries, down to 90% of the limits (so this runs once per 10% of growth).
+   * One page per script call: Redis is never blocked for long.
+   */
+  async #enforceLimits(): Promise<void> {
+    if (this.#limiting) {
+      this.#limitAgain = true;
+      return;
+    }
+    this.#limiting = true;
+    try {
+      do {
+        this.#limitAgain = false;
+        await this.#bringUnderLimits();
+      } while (this.#limitAgain && !this.#closed);
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'bringing history under its limits failed');
+    } finally {
+      this.#limiting = false;
+    }
+  }
+
+  async #bringUnderLimits(): Promise<void> {
+    {
+      const head = Number((await this.#command.get(this.#keys.offset)) ?? 0);
+      const protect = head - this.#options.recentMessages;
+      const cutoff = Date.now() - this.#options.recentWindowMs;
+      for (let after = 0; protect > 0; ) {
+        const [last] = await this.#script<[number, number]>(
+          this.#command,
+          'atpCompact',
+          this.#keys.stream,
+          this.#keys.bytes,
+          this.#keys.newest,
+          after,
+          PAGE,
+          cutoff,
+          protect,
+        );
+        if (last === 0) break;
+        after = last;
+      }
+      // Trimmed only when compaction was not enough, and then to 90%, so that it runs once per 10% of growth.
+      const [bytes, length] = await Promise.all([
+        this.#command.get(this.#keys.bytes),
+        this.#command.xlen(this.#keys.stream),
+      ]);
+      const { maxBytes, maxMessages } = this.#options;
+      if (Number(bytes ?? 0) > maxBytes || length > maxMessages)
+        await this.#trim(Math.floor(maxBytes * 0.9), Math.floor(maxMessages * 0.9), 0);
+    }
+  }
+
+  /** Trims the oldest history, page by page, until within the limits. */
+  async #trim(maxBytes: number, maxMessages: number, olderThan: number): Promise<void> {
+    for (;;) {
+      const [, done] = await this.#script<[number, number]>(
+        this.#command,
+        'atpTrim',
+        this.#keys.stream,
+        this.#keys.bytes,
+        this.#keys.newest,
+        this.#keys.truncated,
+        maxBytes,
+        maxMessages,
+        olderThan,
+        PAGE,
+      );
+      if (done === 1 || this.#closed) return;
     }
   }
 
@@ -208,7 +304,7 @@ export class RedisBroker implements Broker {
 
   async read(from: ReplayFrom, options: ReadOptions = {}): Promise<HistoryRead> {
     await this.#usable();
-    const { epoch, head, base } = await this.#ensureEpoch();
+    const { epoch, head, base, truncated: trimmedThrough } = await this.#ensureEpoch();
     const sameEpoch = from !== 'start' && from.epoch === epoch;
     if (sameEpoch && from.offset > head)
       return { epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
@@ -221,8 +317,8 @@ export class RedisBroker implements Broker {
         : await this.#command.xrange(this.#keys.stream, start, '+', 'COUNT', Math.max(1, options.limit))
     ) as RawStreamEntry[];
     const entries = toEntries(raw).filter((entry) => entry.offset <= head);
-    const firstKept = entries[0]?.offset ?? head + 1;
-    const truncated = (sameEpoch && from.offset < base) || (head > fromOffset && firstKept > fromOffset + 1);
+    // Superseded progress compacted away leaves holes in the offsets that are no gap; trimming is.
+    const truncated = sameEpoch && (from.offset < base || from.offset < trimmedThrough);
     if (from === 'start') return { epoch, head, entries, complete: true };
     if (from.epoch !== epoch) {
       return { epoch, head, entries, complete: false, reason: GapReason.EpochChanged };
@@ -303,10 +399,22 @@ export class RedisBroker implements Broker {
   }
 
   /** The current epoch (creating the first one) and the newest offset, through `redis`. */
-  async #ensureEpoch(redis: Redis = this.#command): Promise<{ epoch: string; head: number; base: number }> {
+  async #ensureEpoch(
+    redis: Redis = this.#command,
+  ): Promise<{ epoch: string; head: number; base: number; truncated: number }> {
     await redis.set(this.#keys.epoch, randomBytes(6).toString('base64url'), 'NX');
-    const [epoch, head, base] = await redis.mget(this.#keys.epoch, this.#keys.offset, this.#keys.epochFrom);
-    return { epoch: epoch ?? '', head: Number(head ?? 0), base: Number(base ?? 0) };
+    const [epoch, head, base, truncated] = await redis.mget(
+      this.#keys.epoch,
+      this.#keys.offset,
+      this.#keys.epochFrom,
+      this.#keys.truncated,
+    );
+    return {
+      epoch: epoch ?? '',
+      head: Number(head ?? 0),
+      base: Number(base ?? 0),
+      truncated: Number(truncated ?? 0),
+    };
   }
 
   /**
@@ -352,16 +460,16 @@ export class RedisBroker implements Broker {
   /** Hands on the entries that continue the stream this loop follows; a break in it switches epochs. */
   async #take(entries: readonly EpochEntry[]): Promise<void> {
     const taken: EpochEntry[] = [];
-    let hole = false;
+    let skippedAfter: number | undefined;
     let broken: 'epoch' | 'diverged' | undefined;
     for (const entry of entries) {
       if (entry.epoch !== undefined && entry.epoch !== this.#epoch) {
         broken = 'epoch';
         break;
       }
-      if (taken.length === 0 && entry.offset > this.#lastOffset + 1) {
-        // Trimmed before this loop read them: this process's clients are told of a hole.
-        hole = true;
+      if (entry.offset > this.#lastOffset + 1) {
+        // Entries this loop never read: compacted (superseded progress) or trimmed.
+        skippedAfter ??= this.#lastOffset;
       } else if (
         this.#lastNonce !== undefined &&
         entry.prev !== undefined &&
@@ -374,6 +482,10 @@ export class RedisBroker implements Broker {
       this.#lastOffset = entry.offset;
       this.#lastNonce = entry.nonce;
     }
+    // Trimmed before this loop read them: this process's clients are told of a hole.
+    const hole =
+      skippedAfter !== undefined &&
+      Number((await this.#reader.get(this.#keys.truncated)) ?? 0) > skippedAfter;
     if (hole)
       this.#logger.warn({ offset: taken[0]?.offset }, 'the Redis stream was trimmed before it was read');
     if (taken.length > 0) this.#emit({ epoch: this.#epoch, entries: taken, ...(hole ? { hole } : {}) });
@@ -473,21 +585,7 @@ export class RedisBroker implements Broker {
 
   async #trimByAge(): Promise<void> {
     try {
-      const cutoff = Date.now() - this.#options.maxAgeMs;
-      const oldest = (await this.#command.xrange(
-        this.#keys.stream,
-        '-',
-        '+',
-        'COUNT',
-        1000,
-      )) as RawStreamEntry[];
-      const keep = toEntries(oldest).find((entry) => (entry.publishedAt ?? 0) >= cutoff);
-      const minId = keep
-        ? `0-${keep.offset}`
-        : oldest.length > 0
-          ? `0-${offsetOf(oldest.at(-1)?.[0] ?? '0-0') + 1}`
-          : undefined;
-      if (minId) await this.#command.xtrim(this.#keys.stream, 'MINID', minId);
+      await this.#trim(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, Date.now() - this.#options.maxAgeMs);
     } catch (error) {
       this.#logger.debug({ err: error }, 'trimming old history failed');
     }
