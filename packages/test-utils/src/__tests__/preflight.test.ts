@@ -169,7 +169,16 @@ describe('scripts/preflight.mjs', () => {
     if (!pnpm) context.skip(); // pnpm test runs this through pnpm, so it is on PATH there
     const { path } = strippedPath(/^redis-/);
     expect(findRedisServer({ PATH: path })).toBeUndefined();
-    const result = await run(join(path, 'pnpm'), ['test'], envWith({ PATH: path, ATP_TEST_NO_INSTALL: '1' }));
+    // No dependency check before the script: this test must never run an install in the checkout.
+    const noVerify = {
+      pnpm_config_verify_deps_before_run: 'false',
+      npm_config_verify_deps_before_run: 'false',
+    };
+    const result = await run(
+      join(path, 'pnpm'),
+      ['test'],
+      envWith({ PATH: path, ATP_TEST_NO_INSTALL: '1', ...noVerify }),
+    );
     expect(result.code).not.toBe(0);
     expect(result.ms).toBeLessThan(15_000);
     const output = `${result.stdout}\n${result.stderr}`;
