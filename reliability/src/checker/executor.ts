@@ -303,8 +303,10 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
       await ensureReady(i, 'the end of the schedule');
     }
     await sleep(600);
+    // A paused socket notices that its hub died only once it reads again: unpause all, then look.
+    for (const client of raws) client.unpause();
+    await sleep(300);
     for (const client of raws) {
-      client.unpause();
       if (!client.connected && !(await reopen(client))) {
         await sleep(500);
         await reopen(client);
