@@ -19,18 +19,24 @@ export interface RedisServerOptions {
 /** The port a developer's own Redis most likely listens on; never picked for a test server. */
 const DEFAULT_REDIS_PORT = 6379;
 
-/** Every redis-server started by this process and still running: killed when the process exits. */
-const running = new Set<ChildProcess>();
+/**
+ * Every redis-server started by this process and still running, with its folder: killed, and the
+ * folder removed, when the process exits.
+ */
+const running = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
-function track(child: ChildProcess): void {
+function track(child: ChildProcess, dir: string): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const child of running) child.kill('SIGKILL');
+      for (const [child, dir] of running) {
+        child.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
-  running.add(child);
+  running.set(child, dir);
   child.once('exit', () => running.delete(child));
 }
 
@@ -165,6 +171,7 @@ export class RedisServer {
   #port: number;
   #child: ChildProcess | undefined;
   #alive = false;
+  #dir: string | undefined;
   #exited: Promise<void> = Promise.resolve();
 
   private constructor(port: number, options: RedisServerOptions) {
@@ -197,6 +204,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.#port}`;
   }
 
+  /** The server's working folder (temporary, its own) while it runs. */
+  get dir(): string | undefined {
+    return this.#alive ? this.#dir : undefined;
+  }
+
   /** The server's process id while it runs. */
   get pid(): number | undefined {
     return this.running ? this.#child?.pid : undefined;
@@ -215,6 +227,7 @@ export class RedisServer {
     const command = findRedisServer();
     if (!command) throw new Error(missingMessage(['redis-server']));
     const dir = mkdtempSync(join(tmpdir(), 'atp-test-redis-'));
+    this.#dir = dir;
     const args: string[] = [];
     if (this.#options.mode === 'sentinel') {
       const config = join(dir, 'sentinel.conf'); // Sentinel rewrites its config file: one of its own
@@ -229,7 +242,7 @@ export class RedisServer {
     const child = SETPRIV
       ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    track(child);
+    track(child, dir);
     this.#child = child;
     this.#alive = true;
     let output = '';

@@ -71,7 +71,10 @@ describe('RedisServer', () => {
     await server.restart();
     expect(server.pid).not.toBe(first);
     expect(await redisCommand(server.port, ['GET', 'before'])).toBeNull();
+    const dir = server.dir;
+    expect(dir && existsSync(dir)).toBe(true);
     await server.stop();
+    expect(existsSync(dir!)).toBe(false); // its folder goes with it
     await expect(redisCommand(server.port, ['PING'])).rejects.toThrow();
     await server.stop(); // twice is fine
   });
@@ -109,10 +112,17 @@ describe('RedisServer', () => {
       );
       disposer.add(() => killGroup(vitest));
       await expect.poll(() => existsSync(pidsFile), { timeout: 20_000, interval: 50 }).toBe(true);
-      const { worker, redis } = JSON.parse(readFileSync(pidsFile, 'utf8')) as {
+      const {
+        worker,
+        redis,
+        dir: serverDir,
+      } = JSON.parse(readFileSync(pidsFile, 'utf8')) as {
         worker: number;
         redis: number;
+        dir: string;
       };
+      // The test process dies too suddenly to remove the folder: this test does.
+      disposer.add(() => rmSync(serverDir, { recursive: true, force: true }));
       expect(alive(redis)).toBe(true);
       process.kill(worker, 'SIGKILL');
       await expect.poll(() => alive(redis), { timeout: 5000, interval: 50 }).toBe(false);
