@@ -22,13 +22,16 @@ export const tsupConfig = defineConfig([
     sourcemap: false,
     target: 'es2022',
     platform: 'browser',
-    // The browser build swaps eventemitter3 for the tested subset in src/mini-emitter.ts (1 KB gzipped less).
+    // The browser build swaps eventemitter3 for the tested subset in src/mini-emitter.ts (1 KB gzipped
+    // less), and the per-subscription routing and local history for a stand-in that keeps nothing.
     esbuildPlugins: [
       {
-        name: 'mini-emitter',
+        name: 'browser-swaps',
         setup(build) {
-          const path = fileURLToPath(new URL('./src/mini-emitter.ts', import.meta.url));
-          build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path }));
+          const emitter = fileURLToPath(new URL('./src/mini-emitter.ts', import.meta.url));
+          const history = fileURLToPath(new URL('./src/history.browser.ts', import.meta.url));
+          build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path: emitter }));
+          build.onResolve({ filter: /^\.\/history\.js$/ }, () => ({ path: history }));
         },
       },
     ],

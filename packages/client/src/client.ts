@@ -2,17 +2,31 @@ import { CloseCode, type ErrorCode, type Filter, GapReason } from '@atp/ws-proto
 import type {
   ClientMessage,
   ErrorMessage,
+  ReplayFrom,
   ResumedMessage,
   StreamPosition,
   SubscribedMessage,
 } from '@atp/ws-protocol';
 import { EventEmitter } from 'eventemitter3';
 import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
-import type { ATPWebSocketEvents, MessageMeta, SubscribeOptions, TopicName } from './events.js';
-import { type ATPWebSocketOptions, resolveOptions } from './options.js';
-import { SessionTracker } from './resume.js';
+import type {
+  ATPWebSocketEvents,
+  MessageMeta,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionEvents,
+  TopicName,
+} from './events.js';
+import { DeliveredHistory } from './history.js';
+import { type ATPWebSocketOptions, type Logger, resolveOptions } from './options.js';
+import { type Replay, SessionTracker } from './resume.js';
 import type { ConnectionState } from './state.js';
-import { type SubscriptionEntry, SubscriptionRegistry } from './subscriptions.js';
+import {
+  type Delivery,
+  type SubscriptionEntry,
+  type SubscriptionRef,
+  SubscriptionRegistry,
+} from './subscriptions.js';
 import { ReconnectingSocket } from './websocket.js';
 
 type DataFrame = { type: string; payload: unknown; sequence: number; epoch: string; offset: number };
@@ -29,6 +43,26 @@ const RESERVED = new Set([
   'message',
 ]);
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Pacing of subscribe/unsubscribe requests, under the server's default limit (50 messages/s,
+ * bursts of 100) with room left for pings and raw sends: bursts of 40, then 20 per second,
+ * at most 32 waiting for their answer (the server answers more than 64 queued ones with `rate_limited`).
+ */
+const BURST = 40;
+const PER_MS = 0.02;
+const MAX_IN_FLIGHT = 32;
+/** Delay before re-sending requests the server dropped or refused for rate. */
+const RETRY_MS = 1000;
+
+/** A subscribe or unsubscribe waiting for its answer. */
+interface PendingRequest {
+  readonly entry: SubscriptionEntry;
+  readonly subscribe: boolean;
+  /** The entry's first subscribe of the session (its `from` replay continues after a disconnect). */
+  readonly first?: boolean;
+  /** The references that asked for the history this request replays. */
+  readonly target?: SubscriptionRef[];
+}
 
 /**
  * The ATP real-time updates client: connects, subscribes, reconnects with
@@ -52,14 +86,26 @@ export class ATPWebSocket {
   readonly #session = new SessionTracker();
   readonly #socket: ReconnectingSocket;
   readonly #maxQueued: number;
+  readonly #logger: Logger | undefined;
+  readonly #history = new DeliveredHistory();
+  /** How many per-subscription message listeners exist (messages are matched only when some do). */
+  #routed = 0;
+  #tokens = BURST;
+  #tokensAt = 0;
+  #perMs = PER_MS;
+  /** Requests sent again after a rate limit: their first answer may still come. */
+  #late = new Map<unknown, PendingRequest>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Subscriptions sent in the connection's `resume`, confirmed by `resumed`. */
+  #restoring: SubscriptionEntry[] = [];
   #clientId: string | undefined;
   /** Position of the current connection's `connected`. */
   #connectedAt: StreamPosition | undefined;
   #queue: string[] = [];
   #requestId = 0;
   #resumeId: number | undefined;
-  /** Subscriptions sent on this connection and not answered yet, by request id. */
-  #pending = new Map<unknown, SubscriptionEntry>();
+  /** Subscribe and unsubscribe requests sent on this connection and not answered yet, by id. */
+  #pending = new Map<unknown, PendingRequest>();
   /** Set by `disconnect()`: the next `connect()` starts a fresh session. */
   #fresh = false;
 
@@ -70,6 +116,7 @@ export class ATPWebSocket {
     }
     const resolved = resolveOptions(options);
     this.#maxQueued = resolved.maxQueuedMessages;
+    this.#logger = resolved.logger ?? undefined;
     this.#clientId = options.clientId;
     this.#socket = new ReconnectingSocket(resolved, {
       emit: (event, ...args) => this.#emit(event, ...args),
@@ -101,7 +148,9 @@ export class ATPWebSocket {
 
   /** The wanted subscriptions and how many references hold each. */
   get subscriptions(): ReadonlyArray<{ topic: string; filter: Filter; refs: number }> {
-    return this.#subscriptions.list().map(({ topic, filter, refs }) => ({ topic, filter, refs }));
+    return this.#subscriptions
+      .list()
+      .map(({ topic, filter, refs }) => ({ topic, filter, refs: refs.length }));
   }
 
   /**
@@ -116,6 +165,7 @@ export class ATPWebSocket {
     if ((state === 'idle' || state === 'closed') && this.#fresh) {
       this.#fresh = false;
       this.#session.reset();
+      this.#history.clear();
       this.#subscriptions.resetSent();
     }
     return this.#socket.connect();
@@ -130,29 +180,75 @@ export class ATPWebSocket {
 
   /**
    * Subscribes to a topic, optionally filtered. Identical subscriptions (same
-   * topic, equal filter) share one wire subscription. Returns a function that
-   * releases just this reference; the wire `unsubscribe` goes with the last one.
+   * topic, equal filter) share one wire subscription. Returns a {@link Subscription}:
+   * calling it (or its `unsubscribe()`) releases just this reference; the wire
+   * `unsubscribe` goes with the last one. With `from`, this reference gets the history
+   * first, also when another reference already holds the subscription (what this
+   * client already received is replayed locally, the rest comes from the server).
    *
    * @example
-   * const release = ws.subscribe('logs', { suite_execution_id: 123, level: ['error', 'critical'] });
-   * release();
+   * const sub = ws.subscribe('logs', { suite_execution_id: 123, level: ['error', 'critical'] });
+   * sub.on('message', (entry) => console.log(entry.payload.message));
+   * await sub.ready;
+   * sub.unsubscribe();
    */
-  subscribe(topic: TopicName, filter?: Filter, options: SubscribeOptions = {}): () => void {
-    const { entry, created, release } = this.#subscriptions.add(topic, filter, options.from);
-    if (created && this.state === 'open') this.#sendSubscribe(entry);
-    return () => {
-      const last = release();
-      if (last) this.#sendUnsubscribe([last], { topic: last.topic, filter: last.filter });
+  subscribe(topic: TopicName, filter?: Filter, options: SubscribeOptions = {}): Subscription {
+    const { from, signal } = options;
+    const ref = this.#subscriptions.add(topic, filter, from, signal !== undefined);
+    const { entry } = ref;
+    if (entry.onServer && entry.pending === undefined && !from) this.#settle(ref);
+    if (from) {
+      ref.backlog = this.#cached(entry, from);
+      ref.held = [];
+      entry.historyWanted.push(ref);
+    }
+    const release = (): void => {
+      if (!this.#subscriptions.release(ref)) return;
+      this.#routed -= ref.messageListeners.length;
+      ref.messageListeners.length = 0;
+      this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
+      this.#reconcile();
     };
+    if (signal?.aborted) release();
+    signal?.addEventListener('abort', release, { once: true });
+    this.#reconcile();
+    return Object.assign(release, {
+      topic: entry.topic,
+      filter: entry.filter,
+      ready: ref.ready,
+      unsubscribe: release,
+      on: <E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]) => {
+        const list = (event === 'message' ? ref.messageListeners : ref.errorListeners) as unknown[];
+        if (ref.released) return () => {};
+        list.push(handler);
+        if (event === 'message') this.#routed += 1;
+        return () => {
+          const index = list.indexOf(handler);
+          if (index < 0) return;
+          list.splice(index, 1);
+          if (event === 'message') this.#routed -= 1;
+        };
+      },
+    });
   }
 
-  /** Removes every subscription to `topic`, or the one with exactly this `filter`, whatever its reference count. */
+  /**
+   * The counterpart of a plain `subscribe(topic, filter?)`: releases, for each subscription of
+   * `topic` (or exactly `topic` + `filter`), one reference taken without a `signal`. References
+   * held through a signal (as the React hooks do) are never released by it, so one owner's
+   * cleanup never cancels another owner's subscription.
+   */
   unsubscribe(topic: TopicName, filter?: Filter): void {
-    const removed = this.#subscriptions.remove(topic, filter);
-    this.#sendUnsubscribe(
-      removed,
-      filter === undefined ? { topic } : { topic, filter: removed[0]?.filter ?? filter },
-    );
+    for (const ref of this.#subscriptions.plainRefs(topic, filter)) {
+      this.#subscriptions.release(ref);
+      this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
+    }
+    this.#reconcile();
+  }
+
+  /** How many subscribe/unsubscribe requests wait for the server's answer (0 once both sides agree). */
+  get pendingRequests(): number {
+    return this.#pending.size + this.#subscriptions.all().filter((e) => this.#wants(e) !== undefined).length;
   }
 
   /** Registers a handler; returns a function that removes it. */
@@ -163,30 +259,46 @@ export class ATPWebSocket {
 
   /** Registers a handler for the next occurrence only; returns a function that removes it. */
   once<E extends keyof ATPWebSocketEvents>(event: E, handler: ATPWebSocketEvents[E]): () => void {
-    this.#emitter.once(event, handler as never);
+    const once = Object.assign(
+      (...args: unknown[]) => {
+        this.#emitter.off(event, once as never);
+        (handler as (...args: unknown[]) => void)(...args);
+      },
+      { handler },
+    );
+    this.#emitter.on(event, once as never);
     return () => this.off(event, handler);
   }
 
   /** Removes a handler (every handler of the event when none is given). */
   off<E extends keyof ATPWebSocketEvents>(event: E, handler?: ATPWebSocketEvents[E]): void {
-    this.#emitter.off(event, handler as never);
+    if (handler === undefined) {
+      this.#emitter.off(event);
+      return;
+    }
+    for (const fn of this.#emitter.listeners(event)) {
+      if (fn === handler || (fn as { handler?: unknown }).handler === handler) this.#emitter.off(event, fn);
+    }
   }
 
   /**
-   * Sends a raw client message now when open, else queues it until `connected`
-   * (at most `maxQueuedMessages`; the oldest is dropped with an `error` event).
+   * Sends a raw client message now when the socket is open, else queues it until the
+   * next `connected` (at most `maxQueuedMessages`; the oldest is dropped with an `error` event):
+   * a message given while the socket is closing is queued, never dropped silently.
    * Prefer {@link ATPWebSocket.subscribe}: subscriptions sent this way are not restored.
    */
   send(message: ClientMessage): void {
     const frame = JSON.stringify(message);
-    if (this.state === 'open') {
-      this.#socket.send(frame);
-      return;
-    }
+    if (this.state === 'open' && this.#socket.send(frame)) return;
     if (this.#queue.push(frame) > this.#maxQueued) {
       this.#queue.shift();
       this.#fail('queue_overflow', 'send queue full, dropped the oldest message');
     }
+  }
+
+  /** Drops the current connection (if any) and connects again at once, resuming the session. */
+  reconnect(): Promise<void> {
+    return this.#socket.reconnect();
   }
 
   // ── inbound ───────────────────────────────────────────────────────────────
@@ -204,6 +316,7 @@ export class ATPWebSocket {
     const { type } = message;
     if (type === 'connected') this.#onConnected(payload);
     else if (type === 'subscribed') this.#onSubscribed(message.id, payload);
+    else if (type === 'unsubscribed') this.#onUnsubscribed(message.id);
     else if (type === 'pong') this.#session.observePosition(payload);
     else if (type === 'resumed') this.#onResumed(message.id, payload);
     else if (type === 'error') this.#onServerError(message as unknown as ErrorMessage);
@@ -213,54 +326,118 @@ export class ATPWebSocket {
 
   #onConnected(payload: { client_id: string } & StreamPosition): void {
     this.#clientId = payload.client_id;
-    this.#session.beginConnection();
+    for (const replay of this.#session.beginConnection()) this.#completeHistory(replay);
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
     this.#pending.clear();
-    const entries = this.#subscriptions.list().filter((entry) => !entry.refused);
+    this.#late.clear();
+    this.#tokens = BURST;
+    this.#perMs = PER_MS;
+    for (const entry of this.#subscriptions.all()) {
+      entry.pending = undefined;
+      entry.onServer = false;
+      if (entry.refs.length === 0) this.#subscriptions.delete(entry);
+    }
+    const entries = this.#subscriptions.list();
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
     const restored = entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined);
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
+    this.#restoring = [];
     if (resume) {
       this.#resumeId = this.#nextId();
       this.#sendNow({ type: 'resume', id: this.#resumeId, payload: resume });
+      for (const entry of restored) entry.sent = entry.onServer = true;
+      this.#restoring = restored;
     } else {
       this.#session.observePosition(payload);
     }
-    for (const entry of entries) {
-      if (!resume || !restored.includes(entry)) this.#sendSubscribe(entry);
-      entry.sent = true;
-    }
     for (const frame of this.#queue.splice(0)) this.#socket.send(frame);
     this.#socket.opened();
+    this.#reconcile();
     this.#emit('connect', { clientId: payload.client_id, resumed: resume !== undefined });
   }
 
   #onSubscribed(id: unknown, payload: SubscribedMessage['payload']): void {
-    const gap = this.#session.onSubscribed(payload, this.#pending.get(id));
-    this.#pending.delete(id);
+    const request = this.#answered(id);
+    const entry = request?.entry;
+    const gap = this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target);
+    if (entry) {
+      if (entry.pending === id) entry.pending = undefined;
+      entry.onServer = true;
+      for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+    }
+    for (const ref of request?.target ?? []) this.#settle(ref);
+    if (request?.target && !payload.history?.replayed) this.#completeHistory({ target: request.target });
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
     if (gap) this.#emit('sequence_gap', { ...gap, subscription });
+    this.#reconcile();
+  }
+
+  #onUnsubscribed(id: unknown): void {
+    const entry = this.#answered(id)?.entry;
+    if (entry) {
+      if (entry.pending === id) entry.pending = undefined;
+      entry.onServer = false;
+    }
+    this.#reconcile();
   }
 
   #onResumed(id: unknown, payload: ResumedMessage['payload']): void {
     if (id === this.#resumeId) this.#resumeId = undefined;
+    for (const entry of this.#restoring.splice(0)) {
+      if (!entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+    }
     const gap = this.#session.onResumed(payload);
     if (gap) this.#emit('sequence_gap', gap);
   }
 
   #onServerError(message: ErrorMessage): void {
-    const { code, message: text } = message.payload ?? {};
-    this.#fail('server_error', `server error ${code}: ${text}`, message, code);
-    const entry = this.#pending.get(message.id);
-    this.#pending.delete(message.id);
-    // A subscription the server can never accept must not spoil every later resume.
-    if (entry && (code === 'unknown_topic' || code === 'invalid_filter')) entry.refused = true;
-    if (message.id === undefined || message.id !== this.#resumeId || !this.#connectedAt) return;
-    // The server would not resume: subscribe afresh; its numbering restarts, so report the gap.
+    const { code, message: text, details } = message.payload ?? {};
+    const error = new ATPWebSocketError('server_error', `server error ${code}: ${text}`, {
+      cause: message,
+      serverCode: code,
+    });
+    this.#emit('error', { event: message, error });
+    const { id } = message;
+    const request = this.#pending.get(id);
+    if (code === 'rate_limited' || code === 'internal_error') {
+      // Slow down, and send again what was refused. Without an id, frames were dropped, which
+      // ones is unknown: every request still unanswered after a while is sent again (requests are
+      // idempotent); a late answer to the first one still counts.
+      this.#tokens = 0;
+      this.#perMs = Math.max(this.#perMs / 2, 0.001);
+      if (request) this.#requeue(id);
+      else if (id === undefined) {
+        const unanswered = [...this.#pending.keys()];
+        setTimeout(() => {
+          for (const key of unanswered) this.#requeue(key);
+          this.#reconcile();
+        }, RETRY_MS);
+      }
+      this.#schedule(RETRY_MS);
+      return;
+    }
+    if (request) {
+      this.#answered(id);
+      request.entry.pending = undefined;
+      if (request.subscribe) this.#refuse(request.entry, error);
+      this.#reconcile();
+      return;
+    }
+    if (id === undefined || id !== this.#resumeId || !this.#connectedAt) return;
+    const refused = details as { topic?: string; filter?: Filter } | undefined;
+    if (typeof refused?.topic === 'string') {
+      // One subscription of the resume was refused; the others are resumed.
+      const entry = this.#subscriptions.find(refused.topic, refused.filter);
+      if (entry) this.#refuse(entry, error);
+      return;
+    }
+    // The server would not resume at all: subscribe afresh; its numbering restarts, so report the gap.
     this.#resumeId = undefined;
+    this.#restoring = [];
     const gap = this.#session.restart(this.#connectedAt, GapReason.UnknownPosition);
-    for (const entry of this.#subscriptions.list()) if (!entry.refused) this.#sendSubscribe(entry);
+    for (const entry of this.#subscriptions.all()) entry.onServer = false;
+    this.#reconcile();
     this.#emit('sequence_gap', gap);
   }
 
@@ -272,23 +449,157 @@ export class ATPWebSocket {
     const meta = { sequence: verdict.sequence, type, epoch, offset } as MessageMeta;
     if (!RESERVED.has(type)) this.#emit(type as 'test_progress', message.payload as never, meta as never);
     this.#emit('message', message as never, meta);
+    const delivery: Delivery = { message: message as never, meta };
+    this.#history.remember(delivery);
+    const replay = verdict.replay;
+    if (replay?.target) {
+      for (const ref of replay.target) if (!ref.released) this.#toRef(ref, delivery, true);
+      if (replay.left === 0) this.#completeHistory(replay);
+      return;
+    }
+    if (this.#routed === 0) return;
+    for (const entry of this.#subscriptions.all()) {
+      if (entry.refs.length === 0 || !this.#history.matches(delivery.message as never, entry)) continue;
+      for (const ref of [...entry.refs]) this.#toRef(ref, delivery, false);
+    }
+  }
+
+  /** Sends a request again: its entry is free for a new one; a late answer to this one still applies. */
+  #requeue(id: unknown): void {
+    const request = this.#pending.get(id);
+    if (!request || request.entry.pending !== id) return;
+    this.#pending.delete(id);
+    this.#late.set(id, request);
+    request.entry.pending = undefined;
+    request.entry.historyWanted.push(...(request.target ?? []));
+  }
+
+  /** Takes the request an answer is for, also one that was sent again since. */
+  #answered(id: unknown): PendingRequest | undefined {
+    const request = this.#pending.get(id) ?? this.#late.get(id);
+    this.#pending.delete(id);
+    this.#late.delete(id);
+    return request;
+  }
+
+  // ── per-subscription delivery ─────────────────────────────────────────────
+
+  /** The history this client holds for `entry` after `from`, oldest first. */
+  #cached(entry: SubscriptionEntry, from: ReplayFrom): Delivery[] {
+    return this.#history.after(from).filter((d) => this.#history.matches(d.message as never, entry));
+  }
+
+  /** Delivers to one reference: its backlog of older messages first; newer ones wait while its history comes. */
+  #toRef(ref: SubscriptionRef, delivery: Delivery, replayed: boolean): void {
+    if (!replayed && ref.held) {
+      ref.held.push(delivery);
+      return;
+    }
+    const backlog = ref.backlog;
+    while (backlog?.[0] && backlog[0].meta.offset < delivery.meta.offset) this.#call(ref, backlog.shift());
+    this.#call(ref, delivery);
+  }
+
+  /** The history of these references is complete: what they hold back is delivered, in order. */
+  #completeHistory(replay: Pick<Replay, 'target'>): void {
+    for (const ref of replay.target ?? []) {
+      const rest = [...(ref.backlog ?? []), ...(ref.held ?? [])];
+      ref.backlog = ref.held = undefined;
+      this.#settle(ref);
+      if (!ref.released) for (const delivery of rest) this.#call(ref, delivery);
+    }
+  }
+
+  #call(ref: SubscriptionRef, delivery: Delivery | undefined): void {
+    if (!delivery) return;
+    for (const fn of [...ref.messageListeners]) this.#invoke(fn, [delivery.message, delivery.meta]);
+  }
+
+  /** Settles a reference's `ready` once: confirmed, or refused / released with `error`. */
+  #settle(ref: SubscriptionRef, error?: ATPWebSocketError): void {
+    if (ref.settled) return;
+    ref.settled = true;
+    if (error) ref.reject(error);
+    else ref.resolve();
+  }
+
+  /** The server refused a subscription: it is never sent again, and each owner is told. */
+  #refuse(entry: SubscriptionEntry, error: ATPWebSocketError): void {
+    entry.refused = true;
+    entry.onServer = false;
+    entry.historyWanted.length = 0;
+    for (const ref of [...entry.refs]) {
+      this.#settle(ref, error);
+      this.#completeHistory({ target: [ref] });
+      for (const fn of [...ref.errorListeners]) this.#invoke(fn, [error]);
+    }
   }
 
   // ── outbound ──────────────────────────────────────────────────────────────
 
-  #sendSubscribe(entry: SubscriptionEntry): void {
-    const { topic, filter } = entry;
-    const from = entry.sent ? undefined : (entry.resumeFrom ?? entry.from);
-    const id = this.#nextId();
-    entry.sent = true;
-    this.#pending.set(id, entry);
-    this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });
+  /**
+   * What `entry` needs from the server now: `true` a subscribe, `false` an unsubscribe,
+   * `undefined` nothing (or a request is already waiting for its answer).
+   */
+  #wants(entry: SubscriptionEntry): boolean | undefined {
+    if (entry.pending !== undefined) return undefined;
+    const wanted = entry.refs.length > 0 && !entry.refused;
+    if (wanted) return !entry.onServer || entry.historyWanted.length > 0 ? true : undefined;
+    return entry.onServer ? false : undefined;
   }
 
-  #sendUnsubscribe(removed: SubscriptionEntry[], payload: { topic: string; filter?: Filter }): void {
-    if (this.state === 'open' && removed.some((entry) => entry.sent)) {
-      this.#sendNow({ type: 'unsubscribe', id: this.#nextId(), payload });
+  /**
+   * Brings the server's subscriptions to what the client wants, paced under the server's
+   * rate limit (a token bucket) and with a bounded number of requests in flight; each
+   * request is matched to its answer by id. Subscribes go before unsubscribes.
+   */
+  #reconcile(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.state !== 'open') return;
+    for (const subscribe of [true, false]) {
+      for (const entry of this.#subscriptions.all()) {
+        const wants = this.#wants(entry);
+        if (wants === undefined && entry.refs.length === 0 && !entry.onServer && entry.pending === undefined)
+          this.#subscriptions.delete(entry);
+        if (wants !== subscribe) continue;
+        if (!this.#take()) return;
+        const id = this.#nextId();
+        entry.pending = id;
+        const { topic, filter } = entry;
+        if (!subscribe) {
+          this.#pending.set(id, { entry, subscribe });
+          this.#sendNow({ type: 'unsubscribe', id, payload: { topic, filter } });
+          continue;
+        }
+        const first = !entry.sent;
+        const target = entry.historyWanted.splice(0);
+        let from = first ? (entry.resumeFrom ?? entry.from) : undefined;
+        if (!from && target.length > 0)
+          from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
+        entry.sent = true;
+        this.#pending.set(id, { entry, subscribe, first, target: target.length ? target : undefined });
+        this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });
+      }
     }
+  }
+
+  /** Takes one token of the request budget; without one, schedules the next attempt. */
+  #take(): boolean {
+    if (this.#pending.size >= MAX_IN_FLIGHT) return false;
+    const now = Date.now();
+    this.#tokens = Math.min(BURST, this.#tokens + (now - this.#tokensAt) * this.#perMs);
+    this.#tokensAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    this.#schedule((1 - this.#tokens) / this.#perMs);
+    return false;
+  }
+
+  #schedule(ms: number): void {
+    this.#timer ??= setTimeout(() => this.#reconcile(), ms);
   }
 
   #sendNow(message: ClientMessage): void {
@@ -305,14 +616,20 @@ export class ATPWebSocket {
     this.#emit('error', { event, error: new ATPWebSocketError(code, message, { cause: event, serverCode }) });
   }
 
+  /** Calls every listener of `event`, each isolated: one that throws never starves the others. */
   #emit<E extends keyof ATPWebSocketEvents>(event: E, ...args: Parameters<ATPWebSocketEvents[E]>): void {
+    const listeners = this.#emitter.listeners(event);
+    if (event === 'error' && listeners.length === 0) this.#logger?.error((args[0] as { error: Error }).error);
+    for (const fn of listeners) this.#invoke(fn, args, event === 'error');
+  }
+
+  #invoke(fn: unknown, args: unknown[], isErrorListener = false): void {
     try {
-      (this.#emitter.emit as (event: E, ...args: unknown[]) => boolean)(event, ...args);
-    } catch (error) {
-      // A throwing handler must not corrupt the client's state: report it like any uncaught error.
-      setTimeout(() => {
-        throw error;
-      });
+      (fn as (...args: unknown[]) => void)(...args);
+    } catch (cause) {
+      const error = new ATPWebSocketError('listener_failed', `a listener threw: ${cause}`, { cause });
+      if (isErrorListener) this.#logger?.error(error);
+      else this.#emit('error', { event: cause, error });
     }
   }
 }

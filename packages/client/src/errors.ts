@@ -27,7 +27,11 @@ export type ClientErrorCode =
   /** The outgoing queue was full; the oldest queued message was dropped. */
   | 'queue_overflow'
   /** A frame from the server was not a JSON message. */
-  | 'invalid_frame';
+  | 'invalid_frame'
+  /** An event listener threw; the other listeners still ran (`cause` is what it threw). */
+  | 'listener_failed'
+  /** The subscription was released (or its signal aborted) before the server confirmed it. */
+  | 'aborted';
 
 /**
  * The one error class of the client: a string `code` to switch on, a message

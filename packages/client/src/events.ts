@@ -68,6 +68,34 @@ export interface SubscribeOptions {
    * `subscribe` of the session; reconnects resume instead.
    */
   from?: ReplayFrom;
+  /** Releases this reference when aborted; `unsubscribe(topic)` then never releases it. */
+  signal?: AbortSignal;
+}
+
+/** Events of one {@link Subscription}. */
+export interface SubscriptionEvents {
+  /** A data message of this subscription (its history first, when it asked for `from`). */
+  message: (message: DeliveredDataMessage, meta: MessageMeta) => void;
+  /** The server refused this subscription (`error.serverCode` says why); it is not sent again. */
+  error: (error: ATPWebSocketError) => void;
+}
+
+/**
+ * What {@link ATPWebSocket.subscribe} returns: one reference to a subscription. Calling it
+ * releases the reference, as `unsubscribe()` does; the wire `unsubscribe` goes with the last one.
+ */
+export interface Subscription {
+  /** Releases this reference (idempotent). */
+  (): void;
+  readonly topic: string;
+  /** The normalised filter (`{}` when none). */
+  readonly filter: Filter;
+  /** Resolves when the server confirmed the subscription; rejects with the server's code when refused. */
+  readonly ready: Promise<void>;
+  /** Releases this reference (idempotent). */
+  unsubscribe(): void;
+  /** Listens to this subscription only; returns a function that removes the listener. */
+  on<E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]): () => void;
 }
 
 /** A topic the protocol knows (autocompleted), or any string for forward compatibility. */

@@ -39,6 +39,11 @@ export class Heartbeat {
     this.#deadline = undefined;
   }
 
+  /** Pings now (unless a ping already waits for an answer): the connection must prove it is alive. */
+  probe(): void {
+    this.#beat();
+  }
+
   #beat(): void {
     if (this.#deadline !== undefined) return;
     this.ping();

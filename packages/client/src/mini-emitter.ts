@@ -26,6 +26,11 @@ export class EventEmitter<Events extends object = Record<string, (...args: never
     return this.#keep(event, (l) => fn !== undefined && l.fn !== fn);
   }
 
+  /** The listeners of `event`, in the order they were added (a copy). */
+  listeners<E extends keyof Events>(event: E): Array<Events[E]> {
+    return (this.#events.get(event) ?? []).map((l) => l.fn as Events[E]);
+  }
+
   /** Calls the listeners of `event` with `args`; returns whether there were any. */
   emit<E extends keyof Events>(event: E, ...args: unknown[]): boolean {
     const listeners = this.#events.get(event);

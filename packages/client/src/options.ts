@@ -1,9 +1,25 @@
 import type { WebSocketConstructor } from './websocket.js';
 
+/** Where the client reports what nobody listens to, and its `debug` trace. */
+export interface Logger {
+  error(...args: unknown[]): void;
+  debug?(...args: unknown[]): void;
+}
+
+/** A value, or a function (sync or async) called before every connect. */
+export type PerConnect<T> = T | (() => T | Promise<T>);
+
 /** Options of {@link ATPWebSocket}; every one is optional. */
 export interface ATPWebSocketOptions {
-  /** Endpoint URL (a path is resolved against `location`). @default `ws(s)://${location.host}/api/ws/updates` */
-  url?: string;
+  /**
+   * Endpoint URL (a path is resolved against `location`); a function is called before every connect.
+   * @default `ws(s)://${location.host}/api/ws/updates`
+   */
+  url?: PerConnect<string | undefined>;
+  /** More query parameters of the connect URL; a function is called before every connect. */
+  query?: PerConnect<Record<string, string> | undefined>;
+  /** WebSocket subprotocols, passed to the WebSocket constructor. */
+  protocols?: string | string[];
   /** Reconnect after an unexpected close. @default true */
   autoReconnect?: boolean;
   /** Delay before the first reconnect attempt, ms. @default 1000 */
@@ -32,13 +48,30 @@ export interface ATPWebSocketOptions {
   WebSocket?: WebSocketConstructor;
   /** Messages given to `send()` while not open are queued up to this many (the oldest dropped). @default 100 */
   maxQueuedMessages?: number;
+  /**
+   * A connection must stay open this long (ms) for the retry count and the backoff to start over;
+   * a server that accepts and then closes at once is retried with a growing delay. @default 5000
+   */
+  minUptime?: number;
+  /** Where errors nobody listens to (and listener failures) are written; `null` for nowhere. @default console */
+  logger?: Logger | null;
+  /** Traces every frame in and out, and every state change, through `logger.debug`. @default false */
+  debug?: boolean;
 }
 
 /** The options with their defaults filled in. */
 export type ResolvedOptions = Required<
   Omit<
     ATPWebSocketOptions,
-    'url' | 'retryDelay' | 'clientId' | 'token' | 'WebSocket' | 'maxReconnectAttempts'
+    | 'url'
+    | 'query'
+    | 'protocols'
+    | 'retryDelay'
+    | 'clientId'
+    | 'token'
+    | 'WebSocket'
+    | 'maxReconnectAttempts'
+    | 'logger'
   >
 > &
   ATPWebSocketOptions;
@@ -55,6 +88,9 @@ export function resolveOptions(options: ATPWebSocketOptions): ResolvedOptions {
     connectTimeout: 10000,
     jitter: 0.2,
     maxQueuedMessages: 100,
+    minUptime: 5000,
+    debug: false,
+    logger: globalThis.console,
   };
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;

@@ -1,6 +1,15 @@
 import { GapReason } from '@atp/ws-protocol';
 import type { ResumedMessage, ResumeMessage, StreamPosition, SubscribedMessage } from '@atp/ws-protocol';
-import type { SubscriptionEntry } from './subscriptions.js';
+import type { SubscriptionEntry, SubscriptionRef } from './subscriptions.js';
+
+/** A replay announced on this connection: whose it is, to whom it goes, and how many messages are still to come. */
+export interface Replay {
+  /** The subscription of a `from` request (none for the replay of a `resume`). */
+  readonly entry: SubscriptionEntry | undefined;
+  /** The references that asked for this history: only they get it (none: everyone). */
+  readonly target: SubscriptionRef[] | undefined;
+  left: number;
+}
 
 /** Payload of the `sequence_gap` event: data messages `expected` … `received - 1` were not delivered. */
 export interface SequenceGap {
@@ -18,6 +27,8 @@ export interface DataVerdict {
   readonly deliver: boolean;
   /** A hole before this message, to report. */
   readonly gap?: SequenceGap;
+  /** The replay this message belongs to, if any. */
+  readonly replay?: Replay;
 }
 
 /** How many recently delivered offsets are remembered to drop a message delivered twice under two sequences. */
@@ -46,7 +57,7 @@ export class SessionTracker {
   #expected = 1;
   #position: StreamPosition | undefined;
   /** Replays announced on this connection and how many of their messages are still to come, in arrival order. */
-  #replays: Array<{ entry: SubscriptionEntry | undefined; left: number }> = [];
+  #replays: Replay[] = [];
   /** Offsets delivered recently (of `#seenEpoch`, at most {@link DEDUPE_WINDOW}, oldest dropped first). */
   #seen = new Set<number>();
   #seenEpoch = '';
@@ -71,12 +82,24 @@ export class SessionTracker {
   /**
    * Called when a new connection starts: replay counts and numbering of the old one
    * are void; a subscription whose `from` replay was cut short is marked unsent, so it
-   * is subscribed again from its last replayed message rather than resumed.
+   * is subscribed again from its last replayed message rather than resumed. Returns the
+   * interrupted history replays of a second subscriber, which cannot be continued.
    */
-  beginConnection(): void {
-    for (const { entry } of this.#replays) if (entry) entry.sent = false;
+  beginConnection(): Replay[] {
+    const interrupted: Replay[] = [];
+    for (const replay of this.#replays) {
+      const { entry, target } = replay;
+      if (!entry) {
+        if (target) interrupted.push(replay);
+        continue;
+      }
+      entry.sent = false;
+      // The references that were getting this history get the rest of it from the next request.
+      for (const ref of target ?? []) if (!ref.released) entry.historyWanted.push(ref);
+    }
     this.#replays = [];
     this.#base = 0;
+    return interrupted;
   }
 
   /**
@@ -101,8 +124,8 @@ export class SessionTracker {
   }
 
   /** Announces that `count` replayed data messages follow (from `resumed`, or `subscribed.history` of `entry`). */
-  expectReplay(count: number, entry?: SubscriptionEntry): void {
-    if (count > 0) this.#replays.push({ entry, left: count });
+  expectReplay(count: number, entry?: SubscriptionEntry, target?: SubscriptionRef[]): void {
+    if (count > 0) this.#replays.push({ entry, target, left: count });
   }
 
   /** The `resume` payload for a reconnect, or `undefined` when the session has no position yet. */
@@ -118,9 +141,13 @@ export class SessionTracker {
    * position (the head) counts only after that replay. Returns the gap to report
    * when that history was no longer complete (`expected` = `received` = the next sequence).
    */
-  onSubscribed(payload: SubscribedMessage['payload'], entry?: SubscriptionEntry): SequenceGap | undefined {
+  onSubscribed(
+    payload: SubscribedMessage['payload'],
+    entry?: SubscriptionEntry,
+    target?: SubscriptionRef[],
+  ): SequenceGap | undefined {
     const history = payload.history;
-    if (history) this.expectReplay(history.replayed, entry);
+    if (history) this.expectReplay(history.replayed, entry, target);
     this.observePosition(payload);
     if (!history || history.complete) return undefined;
     const expected = this.#last + 1;
@@ -163,7 +190,12 @@ export class SessionTracker {
     const deliver = !this.#seen.has(position.offset);
     this.#seen.add(position.offset);
     if (this.#seen.size > DEDUPE_WINDOW) this.#seen.delete(this.#seen.values().next().value as number);
-    if (sequence === expected) return { deliver, sequence };
-    return { deliver, sequence, gap: { expected, received: sequence, reason: GapReason.SequenceHole } };
+    if (sequence === expected) return { deliver, sequence, replay };
+    return {
+      deliver,
+      sequence,
+      replay,
+      gap: { expected, received: sequence, reason: GapReason.SequenceHole },
+    };
   }
 }

@@ -24,9 +24,15 @@ export function resolveUrl(
   return resolved.href;
 }
 
-/** The URL of one connect: `client_id` and `token` set as query parameters. */
-export function connectUrl(base: string, clientId: string | undefined, token: string | undefined): string {
+/** The URL of one connect: the extra `query`, then `client_id` and `token`, set as query parameters. */
+export function connectUrl(
+  base: string,
+  clientId: string | undefined,
+  token: string | undefined,
+  query: Record<string, string> = {},
+): string {
   const url = new URL(base);
+  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
   if (clientId !== undefined) url.searchParams.set('client_id', clientId);
   if (token) url.searchParams.set('token', token);
   return url.href;
@@ -38,7 +44,7 @@ type Listenable = {
 };
 
 /**
- * Calls `wake` when the browser comes back online or the page becomes visible;
+ * Calls `wake` when the browser goes online or offline, or the page becomes visible;
  * returns a function that stops watching. Does nothing outside browsers.
  */
 export function watchEnvironment(wake: () => void): () => void {
@@ -49,9 +55,11 @@ export function watchEnvironment(wake: () => void): () => void {
     if (doc?.visibilityState !== 'hidden') wake();
   };
   target.addEventListener('online', listener);
+  target.addEventListener('offline', listener);
   doc?.addEventListener('visibilitychange', listener);
   return () => {
     target.removeEventListener?.('online', listener);
+    target.removeEventListener?.('offline', listener);
     doc?.removeEventListener('visibilitychange', listener);
   };
 }

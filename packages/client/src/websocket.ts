@@ -18,7 +18,7 @@ export interface WebSocketLike {
 }
 
 /** A WebSocket constructor: `globalThis.WebSocket`, or `WebSocket` from `ws` on Node 20. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** The handler properties every WebSocket implementation has; not part of the public type so both fit. */
 export interface SocketHandlers {
@@ -71,6 +71,13 @@ export function refusedStatus(event: unknown): number | undefined {
 }
 
 type Socket = WebSocketLike & SocketHandlers;
+
+/** What an error tells of its cause: `ECONNREFUSED 127.0.0.1:9`, `Unexpected server response: 503`, … */
+function errorDetail(error: unknown): string | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = [code, message].filter((part) => typeof part === 'string' && part).join(' ');
+  return text || undefined;
+}
 type Timer = ReturnType<typeof setTimeout>;
 type TransportEvent = 'state' | 'error' | 'disconnect' | 'reconnecting' | 'reconnect_failed';
 
@@ -100,8 +107,11 @@ export class ReconnectingSocket {
   #state: ConnectionState = 'idle';
   #socket: Socket | undefined;
   #socketError: unknown;
-  /** Failed attempts since the last `connected`. */
+  /** Failed attempts since the last connection that stayed open `minUptime`. */
   #attempts = 0;
+  #openedAt = 0;
+  /** Gave up after `maxReconnectAttempts`: coming back online tries again. */
+  #revivable = false;
   /** Bumped by every attempt and by `close()`, so late callbacks of an older one do nothing. */
   #generation = 0;
   #retryTimer: Timer | undefined;
@@ -129,7 +139,8 @@ export class ReconnectingSocket {
     const { promise } = this.#waiter;
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#attempts = 0;
-      this.#unwatch ??= watchEnvironment(() => this.#state === 'reconnecting' && this.#open());
+      this.#revivable = false;
+      this.#unwatch ??= watchEnvironment(() => this.#wake());
       this.#open();
     } else if (this.#state === 'reconnecting') {
       this.#open();
@@ -137,10 +148,31 @@ export class ReconnectingSocket {
     return promise;
   }
 
+  /** Drops the connection (if any) and connects again at once. */
+  reconnect(): Promise<void> {
+    if (this.#state !== 'open' && this.#state !== 'connecting') return this.connect();
+    this.#waiter ??= createWaiter();
+    const { promise } = this.#waiter;
+    const wasOpen = this.#state === 'open';
+    this.#closeSocket(1000, 'client reconnect');
+    if (wasOpen)
+      this.#owner.emit('disconnect', { code: 1000, reason: 'client reconnect', willReconnect: true });
+    this.setState('reconnecting');
+    this.#open();
+    return promise;
+  }
+
+  /** The network or the page came back: retry now, or make an open connection prove it is alive. */
+  #wake(): void {
+    if (this.#state === 'reconnecting') this.#open();
+    else if (this.#state === 'open') this.#heartbeat.probe();
+    else if (this.#state === 'closed' && this.#revivable) void this.connect();
+  }
+
   /** The server said `connected`: the connection is open. */
   opened(): void {
     clearTimeout(this.#connectTimer);
-    this.#attempts = 0;
+    this.#openedAt = Date.now();
     this.setState('open');
     this.#heartbeat.start();
     this.#waiter?.resolve();
@@ -156,6 +188,7 @@ export class ReconnectingSocket {
   send(frame: string): boolean {
     const socket = this.#socket;
     if (socket?.readyState !== OPEN) return false;
+    this.#trace('→', frame);
     try {
       socket.send(frame);
       return true;
@@ -168,6 +201,7 @@ export class ReconnectingSocket {
   /** Closes with 1000 and stops; a pending `connect()` rejects with `error`. */
   close(error: Error): void {
     this.#generation += 1;
+    this.#revivable = false;
     const wasOpen = this.#state === 'open';
     this.#closeSocket(1000, 'client disconnect');
     if (wasOpen)
@@ -180,6 +214,7 @@ export class ReconnectingSocket {
     const from = this.#state;
     if (from === to || !canTransition(from, to)) return;
     this.#state = to;
+    this.#trace('state', to);
     this.#owner.emit('state', { from, to });
   }
 
@@ -187,26 +222,36 @@ export class ReconnectingSocket {
     clearTimeout(this.#retryTimer);
     const generation = ++this.#generation;
     this.setState('connecting');
-    const token = this.#options.token;
-    if (typeof token !== 'function') {
-      this.#dial(generation, token);
+    const { token, url, query } = this.#options;
+    const call = <T>(input: T | (() => T | Promise<T>)) =>
+      typeof input === 'function' ? (input as () => T | Promise<T>)() : input;
+    if (typeof token !== 'function' && typeof url !== 'function' && typeof query !== 'function') {
+      this.#dial(generation, token ?? undefined, url, query);
       return;
     }
-    new Promise<string | null | undefined>((resolve) => resolve(token())).then(
-      (value) => generation === this.#generation && this.#dial(generation, value ?? undefined),
+    // Called before every connect, so an expiring token (or a moved endpoint) is picked up on reconnect.
+    Promise.all([call(token), call(url), call(query)]).then(
+      ([t, u, q]) => generation === this.#generation && this.#dial(generation, t ?? undefined, u, q),
       (cause) => {
         if (generation !== this.#generation) return;
-        this.#fail('token_failed', 'the token function failed', cause);
+        this.#fail('token_failed', 'the token, url or query function failed', cause);
         this.#retry();
       },
     );
   }
 
-  #dial(generation: number, token: string | undefined): void {
+  #dial(
+    generation: number,
+    token: string | undefined,
+    base: string | undefined,
+    query: Record<string, string> | undefined,
+  ): void {
     let socket: Socket;
     try {
-      const url = connectUrl(resolveUrl(this.#options.url), this.#owner.clientId(), token);
-      socket = new (resolveWebSocket(this.#options.WebSocket))(url) as Socket;
+      const url = connectUrl(resolveUrl(base), this.#owner.clientId(), token, query);
+      const Ctor = resolveWebSocket(this.#options.WebSocket);
+      const { protocols } = this.#options;
+      socket = (protocols === undefined ? new Ctor(url) : new Ctor(url, protocols)) as Socket;
     } catch (cause) {
       const error =
         cause instanceof ATPWebSocketError
@@ -219,11 +264,14 @@ export class ReconnectingSocket {
     this.#socket = socket;
     this.#socketError = undefined;
     socket.onopen = noop;
-    socket.onmessage = (event) => socket === this.#socket && this.#owner.frame(event.data);
-    socket.onerror = (event) => {
+    socket.onmessage = (event) => {
       if (socket !== this.#socket) return;
-      this.#socketError = event;
-      this.#fail('socket_error', 'socket error', event);
+      this.#trace('←', event.data);
+      this.#owner.frame(event.data);
+    };
+    // Reported once, when the socket closes, with the cause the platform gives (errno, HTTP status).
+    socket.onerror = (event) => {
+      if (socket === this.#socket) this.#socketError ??= event;
     };
     socket.onclose = (event) => socket === this.#socket && this.#onClose(event.code, event.reason);
     this.#connectTimer = setTimeout(
@@ -237,7 +285,19 @@ export class ReconnectingSocket {
   #onClose(code: number, reason: string): void {
     const wasOpen = this.#state === 'open';
     this.#closeSocket();
+    // Only a connection that stayed up long enough starts the retry count over: a server that
+    // accepts and then closes at once (crash loop, 1013, 1008) gets a growing backoff.
+    if (wasOpen && Date.now() - this.#openedAt >= this.#options.minUptime) this.#attempts = 0;
     const status = refusedStatus(this.#socketError);
+    if (this.#socketError !== undefined) {
+      const cause = this.#socketError as { error?: unknown; message?: unknown };
+      const detail = errorDetail(cause.error) ?? errorDetail(cause) ?? `close ${code}`;
+      this.#fail(
+        'socket_error',
+        `${wasOpen ? 'connection lost' : 'connection failed'}: ${detail}`,
+        cause.error ?? cause,
+      );
+    }
     const refused = status === 400 || status === 401 || status === 403 || isFatalCloseCode(code);
     const max = this.#options.maxReconnectAttempts;
     const willReconnect = !refused && this.#options.autoReconnect && (max == null || this.#attempts < max);
@@ -263,7 +323,7 @@ export class ReconnectingSocket {
     }
     if (max != null && attempts >= max) {
       const error = new ATPWebSocketError('reconnect_failed', `gave up after ${attempts} attempts`);
-      this.#finish(error, () => this.#owner.emit('reconnect_failed', { attempts }));
+      this.#finish(error, () => this.#owner.emit('reconnect_failed', { attempts }), true);
       return;
     }
     const attempt = ++this.#attempts;
@@ -274,11 +334,14 @@ export class ReconnectingSocket {
     this.#retryTimer = setTimeout(() => generation === this.#generation && this.#open(), delay);
   }
 
-  /** Ends the attempts: `closed`, and the pending `connect()` rejected. */
-  #finish(error: Error, announce?: () => void): void {
+  /** Ends the attempts: `closed`, and the pending `connect()` rejected; `revivable` keeps watching the network. */
+  #finish(error: Error, announce?: () => void, revivable = false): void {
     this.#closeSocket();
-    this.#unwatch?.();
-    this.#unwatch = undefined;
+    this.#revivable = revivable;
+    if (!revivable) {
+      this.#unwatch?.();
+      this.#unwatch = undefined;
+    }
     this.setState('closed');
     announce?.();
     this.#waiter?.reject(error);
@@ -297,6 +360,10 @@ export class ReconnectingSocket {
     this.#heartbeat.stop();
     if (this.#socket) closeSocket(this.#socket, code, reason);
     this.#socket = undefined;
+  }
+
+  #trace(...args: unknown[]): void {
+    if (this.#options.debug) this.#options.logger?.debug?.('ATPWebSocket', ...args);
   }
 
   #fail(code: ClientErrorCode, message: string, event?: unknown): void {

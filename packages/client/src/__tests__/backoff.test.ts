@@ -66,7 +66,7 @@ describe('reconnect schedule of ATPWebSocket (fake timers)', () => {
     ws.disconnect();
   });
 
-  it('caps the wait at maxReconnectInterval and resets the backoff after a successful connect', async () => {
+  it('caps the wait at maxReconnectInterval and resets the backoff after a connection that stayed up minUptime', async () => {
     vi.useFakeTimers();
     const fake = fakeWebSocket();
     const ws = new ATPWebSocket({
@@ -84,6 +84,12 @@ describe('reconnect schedule of ATPWebSocket (fake timers)', () => {
     }
     expect(delays).toEqual([1000, 1500, 2250, 3000, 3000]);
     fake.last().accept();
+    fake.last().drop();
+    // Closed right after connected: the backoff keeps growing.
+    expect(delays.at(-1)).toBe(3000);
+    await vi.advanceTimersByTimeAsync(3000);
+    fake.last().accept();
+    await vi.advanceTimersByTimeAsync(5000);
     fake.last().drop();
     expect(delays.at(-1)).toBe(1000);
     ws.disconnect();

@@ -159,3 +159,16 @@ export function publishRange(hub: ATPWebSocketServer, from: number, to: number, 
 export function consecutive(sequences: number[], first = 1): boolean {
   return sequences.every((s, i) => s === first + i);
 }
+
+/** A valid `log_entry` message of `suite`. */
+export function log(suite: number, message: string) {
+  return {
+    type: 'log_entry' as const,
+    payload: {
+      suite_execution_id: suite,
+      level: 'info' as const,
+      message,
+      timestamp: '2024-01-15T10:30:00Z',
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ATPWebSocket } from '../index.js';
 import { SubscriptionRegistry } from '../subscriptions.js';
-import { fakeWebSocket } from './fake-socket.js';
+import { type FakeSocket, fakeWebSocket } from './fake-socket.js';
 
 function openClient() {
   const fake = fakeWebSocket();
@@ -15,38 +15,45 @@ function openClient() {
   return { ws, fake, socket: fake.last() };
 }
 
+/** Answers every subscribe the socket sent with `subscribed`. */
+function answer(socket: FakeSocket): void {
+  for (const { id, payload } of socket.sentOf('subscribe').splice(0)) {
+    socket.receive({ type: 'subscribed', id, payload: { ...payload, epoch: 'e1', offset: 0 } });
+  }
+}
+
 describe('SubscriptionRegistry', () => {
   it('counts references of equal subscriptions however their filters are spelled', () => {
     const registry = new SubscriptionRegistry();
-    const a = registry.add('logs', { suite_execution_id: 1, level: ['error', 'info'] });
-    const b = registry.add('logs', { level: ['info', 'error'], suite_execution_id: 1 });
-    expect(a.created).toBe(true);
-    expect(b.created).toBe(false);
-    expect(registry.list().length).toBe(1);
-    expect(registry.list()[0]?.refs).toBe(2);
-    expect(a.release()).toBeUndefined();
-    expect(a.release()).toBeUndefined();
-    expect(b.release()?.topic).toBe('logs');
-    expect(registry.list().length).toBe(0);
+    const a = registry.add('logs', { suite_execution_id: 1, level: ['error', 'info'] }, undefined, false);
+    const b = registry.add('logs', { level: ['info', 'error'], suite_execution_id: 1 }, undefined, false);
+    expect(a.entry).toBe(b.entry);
+    expect(registry.list()).toHaveLength(1);
+    expect(registry.list()[0]?.refs).toHaveLength(2);
+    expect(registry.release(a)).toBe(true);
+    expect(registry.release(a)).toBe(false);
+    expect(registry.list()[0]?.refs).toEqual([b]);
+    registry.release(b);
+    expect(registry.list()).toHaveLength(0);
   });
 
   it('treats no filter and {} as the same subscription, and one-element arrays as their value', () => {
     const registry = new SubscriptionRegistry();
-    registry.add('test:progress');
-    expect(registry.add('test:progress', {}).created).toBe(false);
-    registry.add('test:progress', { suite_execution_id: [5] });
-    expect(registry.add('test:progress', { suite_execution_id: 5 }).created).toBe(false);
-    expect(registry.list().length).toBe(2);
+    const none = registry.add('test:progress', undefined, undefined, false);
+    expect(registry.add('test:progress', {}, undefined, false).entry).toBe(none.entry);
+    const five = registry.add('test:progress', { suite_execution_id: [5] }, undefined, false);
+    expect(registry.add('test:progress', { suite_execution_id: 5 }, undefined, false).entry).toBe(five.entry);
+    expect(registry.list()).toHaveLength(2);
   });
 
-  it('makes an old release a no-op once unsubscribe removed the entry, even if it was re-created', () => {
+  it('gives unsubscribe(topic) the newest reference of each filter taken without a signal', () => {
     const registry = new SubscriptionRegistry();
-    const old = registry.add('logs');
-    registry.remove('logs');
-    const fresh = registry.add('logs');
-    expect(old.release()).toBeUndefined();
-    expect(registry.list()[0]?.refs).toBe(1);
-    expect(fresh.release()).toBeDefined();
+    const plain = registry.add('logs', { level: 'error' }, undefined, false);
+    registry.add('logs', { level: 'error' }, undefined, true);
+    const info = registry.add('logs', { level: 'info' }, undefined, false);
+    registry.add('logs', { level: 'debug' }, undefined, true);
+    expect(registry.plainRefs('logs')).toEqual([plain, info]);
+    expect(registry.plainRefs('logs', { level: 'info' })).toEqual([info]);
   });
 });
 
@@ -56,6 +63,7 @@ describe('ATPWebSocket subscriptions on the wire', () => {
     const first = ws.subscribe('test:progress', { suite_execution_id: 123 });
     const second = ws.subscribe('test:progress', { suite_execution_id: [123] });
     expect(socket.sentOf('subscribe')).toHaveLength(1);
+    answer(socket);
     expect(ws.subscriptions).toEqual([
       { topic: 'test:progress', filter: { suite_execution_id: 123 }, refs: 2 },
     ]);
@@ -73,25 +81,42 @@ describe('ATPWebSocket subscriptions on the wire', () => {
     ws.disconnect();
   });
 
-  it('unsubscribe(topic) removes every filter of the topic with one wire message, whatever the counts', () => {
+  it('waits for the answer to a subscribe before unsubscribing, and sends nothing more when it is taken again', () => {
+    const { ws, socket } = openClient();
+    ws.subscribe('logs')();
+    ws.subscribe('logs');
+    expect(socket.sent.map((m) => m.type)).toEqual(['subscribe']);
+    answer(socket);
+    expect(socket.sent.map((m) => m.type)).toEqual(['subscribe']);
+    ws.disconnect();
+  });
+
+  it('unsubscribe(topic) releases one plain reference of each filter of the topic', () => {
     const { ws, socket } = openClient();
     ws.subscribe('logs', { level: 'error' });
     ws.subscribe('logs', { level: 'error' });
     ws.subscribe('logs', { level: 'info' });
     const other = ws.subscribe('test:progress');
+    answer(socket);
     ws.unsubscribe('logs');
-    expect(socket.sentOf('unsubscribe').map((m) => m.payload)).toEqual([{ topic: 'logs' }]);
-    expect(ws.subscriptions.map((s) => s.topic)).toEqual(['test:progress']);
+    expect(socket.sentOf('unsubscribe').map((m) => m.payload)).toEqual([
+      { topic: 'logs', filter: { level: 'info' } },
+    ]);
+    expect(ws.subscriptions.map((s) => [s.topic, s.refs])).toEqual([
+      ['logs', 1],
+      ['test:progress', 1],
+    ]);
     other();
     ws.unsubscribe('logs');
-    expect(socket.sentOf('unsubscribe')).toHaveLength(2);
+    expect(socket.sentOf('unsubscribe')).toHaveLength(3);
     ws.disconnect();
   });
 
-  it('unsubscribe(topic, filter) removes exactly that subscription', () => {
+  it('unsubscribe(topic, filter) releases a reference of exactly that subscription', () => {
     const { ws, socket } = openClient();
     ws.subscribe('logs', { level: 'error' });
     ws.subscribe('logs', { level: 'info' });
+    answer(socket);
     ws.unsubscribe('logs', { level: 'info' });
     expect(socket.sentOf('unsubscribe').map((m) => m.payload)).toEqual([
       { topic: 'logs', filter: { level: 'info' } },

@@ -1,0 +1,17 @@
+import type { DeliveredHistory as Full } from './history.js';
+
+/**
+ * The IIFE browser build's stand-in for {@link Full}: keeps no history and routes nothing,
+ * to stay within its size budget. Per-subscription `message` events and the local replay of
+ * history to a second subscriber are in the ESM/CJS builds only.
+ */
+export class DeliveredHistory implements Pick<Full, keyof Full> {
+  remember(): void {}
+  after(): [] {
+    return [];
+  }
+  matches(): boolean {
+    return false;
+  }
+  clear(): void {}
+}
