@@ -175,8 +175,15 @@ export class RawClient {
 
   unsubscribe(sub: Sub): void {
     const key = subKey(sub);
-    if (!this.held.delete(key)) return;
-    this.#event({ kind: 'close', at: this.clock.tick(), sub: key });
+    if (!this.held.has(key)) return;
+    // Without a filter, `unsubscribe` removes every subscription to the topic.
+    const gone = sub.filter
+      ? [key]
+      : [...this.held.values()].filter((h) => h.topic === sub.topic).map(subKey);
+    for (const k of gone) {
+      this.held.delete(k);
+      this.#event({ kind: 'close', at: this.clock.tick(), sub: k });
+    }
     if (!this.connected) return;
     const payload: Record<string, unknown> = { topic: sub.topic };
     if (sub.filter) payload.filter = sub.filter;
