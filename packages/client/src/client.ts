@@ -198,8 +198,7 @@ export class ATPWebSocket {
     const { entry } = ref;
     if (entry.onServer && entry.pending === undefined && !from) this.#settle(ref);
     if (from) {
-      ref.backlog = this.#cached(entry, from);
-      ref.held = [];
+      this.#history.attach(ref, from);
       entry.historyWanted.push(ref);
     }
     const release = (): void => {
@@ -450,18 +449,10 @@ export class ATPWebSocket {
     if (!RESERVED.has(type)) this.#emit(type as 'test_progress', message.payload as never, meta as never);
     this.#emit('message', message as never, meta);
     const delivery: Delivery = { message: message as never, meta };
-    this.#history.remember(delivery);
     const replay = verdict.replay;
-    if (replay?.target) {
-      for (const ref of replay.target) if (!ref.released) this.#toRef(ref, delivery, true);
-      if (replay.left === 0) this.#completeHistory(replay);
-      return;
-    }
-    if (this.#routed === 0) return;
-    for (const entry of this.#subscriptions.all()) {
-      if (entry.refs.length === 0 || !this.#history.matches(delivery.message as never, entry)) continue;
-      for (const ref of [...entry.refs]) this.#toRef(ref, delivery, false);
-    }
+    const entries = this.#routed > 0 ? this.#subscriptions.all() : [];
+    this.#history.deliver(delivery, replay?.target, entries, this.#call);
+    if (replay?.target && replay.left === 0) this.#completeHistory(replay);
   }
 
   /** Sends a request again: its entry is free for a new one; a late answer to this one still applies. */
@@ -484,36 +475,18 @@ export class ATPWebSocket {
 
   // ── per-subscription delivery ─────────────────────────────────────────────
 
-  /** The history this client holds for `entry` after `from`, oldest first. */
-  #cached(entry: SubscriptionEntry, from: ReplayFrom): Delivery[] {
-    return this.#history.after(from).filter((d) => this.#history.matches(d.message as never, entry));
-  }
-
-  /** Delivers to one reference: its backlog of older messages first; newer ones wait while its history comes. */
-  #toRef(ref: SubscriptionRef, delivery: Delivery, replayed: boolean): void {
-    if (!replayed && ref.held) {
-      ref.held.push(delivery);
-      return;
-    }
-    const backlog = ref.backlog;
-    while (backlog?.[0] && backlog[0].meta.offset < delivery.meta.offset) this.#call(ref, backlog.shift());
-    this.#call(ref, delivery);
-  }
-
   /** The history of these references is complete: what they hold back is delivered, in order. */
   #completeHistory(replay: Pick<Replay, 'target'>): void {
     for (const ref of replay.target ?? []) {
-      const rest = [...(ref.backlog ?? []), ...(ref.held ?? [])];
-      ref.backlog = ref.held = undefined;
+      this.#history.complete(ref, this.#call);
       this.#settle(ref);
-      if (!ref.released) for (const delivery of rest) this.#call(ref, delivery);
     }
   }
 
-  #call(ref: SubscriptionRef, delivery: Delivery | undefined): void {
-    if (!delivery) return;
+  /** Calls the message listeners of one reference, each isolated. */
+  readonly #call = (ref: SubscriptionRef, delivery: Delivery): void => {
     for (const fn of [...ref.messageListeners]) this.#invoke(fn, [delivery.message, delivery.meta]);
-  }
+  };
 
   /** Settles a reference's `ready` once: confirmed, or refused / released with `error`. */
   #settle(ref: SubscriptionRef, error?: ATPWebSocketError): void {

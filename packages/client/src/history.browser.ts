@@ -6,12 +6,8 @@ import type { DeliveredHistory as Full } from './history.js';
  * history to a second subscriber are in the ESM/CJS builds only.
  */
 export class DeliveredHistory implements Pick<Full, keyof Full> {
-  remember(): void {}
-  after(): [] {
-    return [];
-  }
-  matches(): boolean {
-    return false;
-  }
+  attach(): void {}
+  deliver(): void {}
+  complete(): void {}
   clear(): void {}
 }

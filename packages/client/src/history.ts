@@ -1,22 +1,44 @@
-import { type DataMessage, matchesSubscription, type ReplayFrom, type Subscription } from '@atp/ws-protocol';
-import type { Delivery } from './subscriptions.js';
+import { matchesSubscription, type ReplayFrom } from '@atp/ws-protocol';
+import type { Delivery, SubscriptionEntry, SubscriptionRef } from './subscriptions.js';
 
 /** How many delivered messages the client keeps to replay history locally. */
 export const HISTORY_SIZE = 10_000;
 
+/** Calls the message listeners of one reference. */
+export type CallListeners = (ref: SubscriptionRef, delivery: Delivery) => void;
+
 /**
- * The last {@link HISTORY_SIZE} data messages this client delivered in the current epoch, by
- * stream offset. The server sends a connection each message at most once, so a second
- * subscriber asking for history gets what this client already received from here.
- * The IIFE browser build replaces it with `history.browser.ts`, which keeps nothing and
- * matches nothing: per-subscription `message` events and the local replay are ESM/CJS-only.
+ * Per-subscription delivery, and the last {@link HISTORY_SIZE} data messages this client
+ * delivered in the current epoch. The server sends a connection each message at most once,
+ * so a second subscriber asking for history gets what this client already received from
+ * here, merged in offset order with what the server replays to it, before newer messages.
+ *
+ * The IIFE browser build replaces this module with `history.browser.ts`, which keeps and
+ * routes nothing: per-subscription `message` events and the local replay are ESM/CJS-only.
  */
 export class DeliveredHistory {
   #byOffset = new Map<number, Delivery>();
   #epoch = '';
 
-  /** Keeps one delivered message (a new epoch forgets the old one's). */
-  remember(delivery: Delivery): void {
+  /** A new reference asked for history after `from`: what is kept is its backlog, newer messages wait. */
+  attach(ref: SubscriptionRef, from: ReplayFrom): void {
+    const floor = from !== 'start' && from.epoch === this.#epoch ? from.offset : 0;
+    ref.backlog = [...this.#byOffset.values()]
+      .filter((d) => d.meta.offset > floor && matchesSubscription(d.message, ref.entry))
+      .sort((a, b) => a.meta.offset - b.meta.offset);
+    ref.held = [];
+  }
+
+  /**
+   * Keeps one delivered message and hands it to the references it belongs to: the `target`
+   * of the history replay it is part of, else every reference of the matching `entries`.
+   */
+  deliver(
+    delivery: Delivery,
+    target: SubscriptionRef[] | undefined,
+    entries: SubscriptionEntry[],
+    call: CallListeners,
+  ): void {
     const { epoch, offset } = delivery.meta;
     if (epoch !== this.#epoch) {
       this.#byOffset.clear();
@@ -25,23 +47,37 @@ export class DeliveredHistory {
     this.#byOffset.set(offset, delivery);
     if (this.#byOffset.size > HISTORY_SIZE)
       this.#byOffset.delete(this.#byOffset.keys().next().value as number);
+    if (target) {
+      for (const ref of target) if (!ref.released) this.#toRef(ref, delivery, true, call);
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.refs.length === 0 || !matchesSubscription(delivery.message, entry)) continue;
+      for (const ref of [...entry.refs]) this.#toRef(ref, delivery, false, call);
+    }
   }
 
-  /** The kept messages after `from` (all for `'start'` or a position of another epoch), oldest first. */
-  after(from: ReplayFrom): Delivery[] {
-    const floor = from !== 'start' && from.epoch === this.#epoch ? from.offset : 0;
-    return [...this.#byOffset.values()]
-      .filter((d) => d.meta.offset > floor)
-      .sort((a, b) => a.meta.offset - b.meta.offset);
-  }
-
-  /** Whether a data message belongs to a subscription (per-subscription delivery). */
-  matches(message: DataMessage, subscription: Subscription): boolean {
-    return matchesSubscription(message, subscription);
+  /** The history of `ref` is complete: its backlog, then what it held back, are delivered in order. */
+  complete(ref: SubscriptionRef, call: CallListeners): void {
+    const rest = [...(ref.backlog ?? []), ...(ref.held ?? [])];
+    ref.backlog = ref.held = undefined;
+    if (!ref.released) for (const delivery of rest) call(ref, delivery);
   }
 
   /** Forgets everything (a fresh session). */
   clear(): void {
     this.#byOffset.clear();
+  }
+
+  /** Delivers to one reference: older messages of its backlog first; newer ones wait while its history comes. */
+  #toRef(ref: SubscriptionRef, delivery: Delivery, replayed: boolean, call: CallListeners): void {
+    if (!replayed && ref.held) {
+      ref.held.push(delivery);
+      return;
+    }
+    const backlog = ref.backlog ?? [];
+    while (backlog[0] && backlog[0].meta.offset < delivery.meta.offset)
+      call(ref, backlog.shift() as Delivery);
+    call(ref, delivery);
   }
 }
