@@ -6,6 +6,8 @@ export const tsupConfig = defineConfig({
   ...libraryBuild,
   ...zodFreeProtocol,
   external: ['react', 'react/jsx-runtime', '@atp/ws-client'],
+  // The hooks and the provider run on the client: mark the module for React Server Components.
+  banner: { js: "'use client';" },
 });
 
 export default tsupConfig;

@@ -15,9 +15,11 @@ export type {
   MessageMeta,
   SequenceGapEvent,
   SubscribeOptions,
+  Subscription,
+  SubscriptionEvents,
   TopicName,
 } from './events.js';
-export type { ATPWebSocketOptions } from './options.js';
+export type { ATPWebSocketOptions, Logger, PerConnect } from './options.js';
 export type { SequenceGap } from './resume.js';
 export { type ConnectionState, canTransition, type StateChange } from './state.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';

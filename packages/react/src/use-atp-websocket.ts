@@ -1,5 +1,6 @@
-import type { ATPWebSocket, ConnectionState } from '@atp/ws-client';
-import { useCallback, useMemo, useSyncExternalStore } from 'react';
+import type { ATPWebSocket, ConnectionState, Filter, Subscription } from '@atp/ws-client';
+import { canonicalSubscriptionKey } from '@atp/ws-protocol';
+import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
 import { useATPWebSocketClient } from './provider.js';
 
 /** What {@link useATPWebSocket} returns; the functions keep their identity for the client's life. */
@@ -10,9 +11,12 @@ export interface UseATPWebSocketResult {
   readonly status: ConnectionState;
   /** `status === 'open'`. */
   readonly isConnected: boolean;
-  /** {@link ATPWebSocket.subscribe}: returns a function that releases this reference only. */
+  /**
+   * {@link ATPWebSocket.subscribe}, owned by this component: released when it unmounts (or by
+   * the returned function), and taken once per subscription however often an effect calls it.
+   */
   readonly subscribe: ATPWebSocket['subscribe'];
-  /** {@link ATPWebSocket.unsubscribe}. */
+  /** Releases what this component subscribed to `topic` (or exactly `topic` + `filter`). */
   readonly unsubscribe: ATPWebSocket['unsubscribe'];
   /** {@link ATPWebSocket.on}: returns a function that removes the handler. */
   readonly on: ATPWebSocket['on'];
@@ -55,10 +59,34 @@ export function useConnectionState(client: ATPWebSocket): ConnectionState {
 export function useATPWebSocket(): UseATPWebSocketResult {
   const client = useATPWebSocketClient();
   const status = useConnectionState(client);
+  // What this component subscribed, by subscription: one reference each, all released on unmount.
+  const owned = useRef(new Map<string, Subscription>());
+  useEffect(() => {
+    const held = owned.current;
+    return () => {
+      for (const subscription of held.values()) subscription();
+      held.clear();
+    };
+  }, [client]);
   const methods = useMemo(
     () => ({
-      subscribe: client.subscribe.bind(client),
-      unsubscribe: client.unsubscribe.bind(client),
+      subscribe: ((topic, filter, options = {}) => {
+        const key = canonicalSubscriptionKey(topic, filter);
+        const held = owned.current.get(key);
+        if (held && !options.from) return held;
+        held?.();
+        const subscription = client.subscribe(topic, filter, options);
+        owned.current.set(key, subscription);
+        return subscription;
+      }) as ATPWebSocket['subscribe'],
+      unsubscribe: (topic: string, filter?: Filter) => {
+        const key = filter === undefined ? undefined : canonicalSubscriptionKey(topic, filter);
+        for (const [held, subscription] of owned.current) {
+          if (subscription.topic !== topic || (key !== undefined && held !== key)) continue;
+          subscription();
+          owned.current.delete(held);
+        }
+      },
       on: client.on.bind(client),
       off: client.off.bind(client),
     }),

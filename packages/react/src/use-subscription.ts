@@ -1,4 +1,5 @@
 import type {
+  ATPWebSocketError,
   DataMessageType,
   DataPayload,
   Filter,
@@ -6,7 +7,7 @@ import type {
   ReplayFrom,
   TopicName,
 } from '@atp/ws-client';
-import { canonicalSubscriptionKey, matchesSubscription, type TOPICS } from '@atp/ws-protocol';
+import { canonicalSubscriptionKey, type TOPICS } from '@atp/ws-protocol';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useATPWebSocketClient } from './provider.js';
 
@@ -32,6 +33,10 @@ export type SubscriptionHandler<T extends string> = (
 export interface SubscriptionOptions {
   /** Replay history first: `'start'`, or after a `{ epoch, offset }` seen earlier. */
   from?: ReplayFrom;
+  /** `false` holds no subscription (a filter not known yet). @default true */
+  enabled?: boolean;
+  /** Called when the server refuses the subscription (`error.serverCode` says why). */
+  onError?: (error: ATPWebSocketError) => void;
 }
 
 /**
@@ -58,19 +63,19 @@ export function useATPSubscription<T extends TopicName>(
   const key = canonicalSubscriptionKey(topic, filter);
   // biome-ignore lint/correctness/useExhaustiveDependencies: the key changes exactly when topic or filter content does.
   const subscription = useMemo(() => ({ topic, filter }), [key]);
+  const enabled = options?.enabled ?? true;
   useEffect(() => {
-    const off = client.on('message', (message, meta) => {
-      if (matchesSubscription(message, subscription)) {
-        latest.current.handler(message.payload as TopicPayload<T>, meta as MessageMeta<TopicMessageType<T>>);
-      }
-    });
-    const from = latest.current.options?.from;
-    const release = client.subscribe(subscription.topic, subscription.filter, from ? { from } : {});
-    return () => {
-      off();
-      release();
-    };
-  }, [client, subscription]);
+    if (!enabled) return;
+    // Held through a signal: only this component's cleanup releases it, never `unsubscribe(topic)`.
+    const owner = new AbortController();
+    const { from, onError } = latest.current.options ?? {};
+    const handle = client.subscribe(subscription.topic, subscription.filter, { from, signal: owner.signal });
+    handle.on('message', (message, meta) =>
+      latest.current.handler(message.payload as TopicPayload<T>, meta as MessageMeta<TopicMessageType<T>>),
+    );
+    handle.on('error', (error) => (latest.current.options?.onError ?? onError)?.(error));
+    return () => owner.abort();
+  }, [client, subscription, enabled]);
 }
 
 /**
@@ -97,13 +102,23 @@ export function useLatest<T extends TopicName>(
 export interface MessageListOptions extends SubscriptionOptions {
   /** Most payloads kept; older ones are dropped. @default 100 */
   max?: number;
+  /**
+   * When the list starts over: `'epoch'` when the server's stream changed (it restarted and lost
+   * its history: old and new runs must not mix), `'gap'` also on any `sequence_gap` of the
+   * client (messages were missed), `'never'` to keep everything. @default 'epoch'
+   */
+  resetOn?: 'epoch' | 'gap' | 'never';
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
 
+type ListState<P> = { key: string; epoch: string | undefined; items: readonly P[] };
+
 /**
- * The last `max` payloads of a subscription, oldest first (emptied when the topic
- * or filter changes): a log tail. Re-renders once per message of this subscription.
+ * The last `max` payloads of a subscription, oldest first: a log tail. Emptied when the
+ * topic or filter changes and, by default, when the server's stream changes epoch (see
+ * `resetOn`), so items of a lost history never show as if they were current.
+ * Re-renders once per message of this subscription.
  *
  * @example
  * const logs = useMessageList('logs', { suite_execution_id: 123 }, { max: 200, from: 'start' });
@@ -114,16 +129,30 @@ export function useMessageList<T extends TopicName>(
   filter?: Filter,
   options: MessageListOptions = {},
 ): readonly TopicPayload<T>[] {
+  const client = useATPWebSocketClient();
   const key = canonicalSubscriptionKey(topic, filter);
   const max = Math.max(1, options.max ?? 100);
-  const [list, setList] = useState<{ key: string; items: readonly TopicPayload<T>[] }>();
+  const resetOn = options.resetOn ?? 'epoch';
+  const [list, setList] = useState<ListState<TopicPayload<T>>>();
+  useEffect(() => {
+    if (resetOn === 'never') return;
+    return client.on('sequence_gap', (gap) => {
+      if (resetOn === 'gap' || gap.reason === 'epoch_changed')
+        setList((previous) => (previous?.items.length ? { ...previous, items: EMPTY } : previous));
+    });
+  }, [client, resetOn]);
   useATPSubscription<T>(
     topic,
     filter,
-    (payload) =>
+    (payload, meta) =>
       setList((previous) => {
-        const items = previous?.key === key ? previous.items : EMPTY;
-        return { key, items: [...items.slice(Math.max(0, items.length + 1 - max)), payload] };
+        const same = previous?.key === key && (resetOn === 'never' || previous.epoch === meta.epoch);
+        const items = same ? previous.items : EMPTY;
+        return {
+          key,
+          epoch: meta.epoch,
+          items: [...items.slice(Math.max(0, items.length + 1 - max)), payload],
+        };
       }),
     options,
   );
