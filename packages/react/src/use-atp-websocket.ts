@@ -61,6 +61,7 @@ export function useATPWebSocket(): UseATPWebSocketResult {
   const status = useConnectionState(client);
   // What this component subscribed, by subscription: one reference each, all released on unmount.
   const owned = useRef(new Map<string, Subscription>());
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new client means the held subscriptions belong to the old one.
   useEffect(() => {
     const held = owned.current;
     return () => {
