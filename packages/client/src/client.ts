@@ -2,7 +2,6 @@ import { CloseCode, type ErrorCode, type Filter, GapReason } from '@atp/ws-proto
 import type {
   ClientMessage,
   ErrorMessage,
-  ReplayFrom,
   ResumedMessage,
   StreamPosition,
   SubscribedMessage,
