@@ -65,7 +65,7 @@ export function resolveOptions(options: ATPWebSocketServerOptions): {
       pingTimeout: positive('pingTimeout', options.pingTimeout, 10_000),
       maxPayload: positive('maxPayload', options.maxPayload, 64 * 1024),
       maxSubscriptions: positive('maxSubscriptions', options.maxSubscriptions, 100),
-      maxQueuedRequests: positive('maxQueuedRequests', options.maxQueuedRequests, 64),
+      maxQueuedRequests: positive('maxQueuedRequests', options.maxQueuedRequests, 256),
       maxConnections: positive('maxConnections', options.maxConnections, 10_000),
       maxConnectionsPerIp: positive('maxConnectionsPerIp', options.maxConnectionsPerIp, 1_000),
       softBufferedBytes,

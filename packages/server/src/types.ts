@@ -81,7 +81,8 @@ export interface ATPWebSocketServerOptions {
   /**
    * Most requests (`subscribe`, `unsubscribe`, `resume`) of one connection
    * waiting for their answer, e.g. behind a replay; more are answered with
-   * `error rate_limited` at once. @default 64
+   * `error rate_limited` at once. Above the rate limit's burst, so that a
+   * client within the rate is never refused for it. @default 256
    */
   maxQueuedRequests?: number;
   /** Most connections in total; more are refused with HTTP 503. @default 10000 */

@@ -136,7 +136,7 @@ describe('one live session per client_id', () => {
         ['roaming', two.hub.serverId],
       ]),
     );
-  });
+  }, 20_000);
 });
 
 describe('Redis back at an epoch it had left', () => {

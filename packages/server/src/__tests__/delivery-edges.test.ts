@@ -152,11 +152,15 @@ describe('bounded replay work', () => {
     });
     const client = await connect(url);
     client.send({ type: 'subscribe', id: 'stuck', payload: { topic: 'logs' } });
-    for (let i = 0; i < 100; i++)
+    for (let i = 0; i < 300; i++)
       client.send({ type: 'subscribe', id: i, payload: { topic: 'suite:progress' } });
     const refused = await client.waitFor((m) => m.type === 'error' && m.payload.code === 'rate_limited');
-    expect(typeof refused.id).toBe('number');
-    expect(String(refused.payload.message)).toMatch(/waiting/);
+    // The stuck request and the 255 behind it wait; the 256th behind it is the first refused.
+    expect(refused.id).toBe(255);
+    expect(String(refused.payload.message)).toMatch(/256 requests are already waiting/);
+    await client.waitFor((m) => m.id === 299);
+    const errors = client.messages.filter((m) => m.type === 'error');
+    expect(errors.map((m) => m.id)).toEqual(Array.from({ length: 45 }, (_, i) => 255 + i));
   });
 
   it('resumes many subscriptions while live messages keep arriving, losing and repeating nothing', async () => {
