@@ -1,6 +1,7 @@
 import { CloseCode, type ErrorCode, type Filter, GapReason } from '@atp/ws-protocol';
 import type {
   ClientMessage,
+  DeliveredDataMessage,
   ErrorMessage,
   ResumedMessage,
   StreamPosition,
@@ -228,6 +229,52 @@ export class ATPWebSocket {
         };
       },
     });
+  }
+
+  /**
+   * The messages of a subscription as an async iterator; leaving the loop (`break`, `return`,
+   * a throw) or aborting `signal` releases the subscription. A refusal by the server throws.
+   * ESM/CJS builds only (the IIFE build does not route messages per subscription).
+   *
+   * @example
+   * for await (const message of ws.iterate('logs', { suite_execution_id: 123 })) {
+   *   if (message.payload.level === 'error') break;
+   * }
+   */
+  async *iterate(
+    topic: TopicName,
+    filter?: Filter,
+    options: SubscribeOptions = {},
+  ): AsyncGenerator<DeliveredDataMessage, void, undefined> {
+    const subscription = this.subscribe(topic, filter, options);
+    const queue: DeliveredDataMessage[] = [];
+    let failure: ATPWebSocketError | undefined;
+    let wake = (): void => {};
+    subscription.on('message', (message) => {
+      queue.push(message);
+      wake();
+    });
+    subscription.on('error', (error) => {
+      failure = error;
+      wake();
+    });
+    options.signal?.addEventListener('abort', () => wake());
+    try {
+      for (;;) {
+        const message = queue.shift();
+        if (message) {
+          yield message;
+          continue;
+        }
+        if (failure) throw failure;
+        if (options.signal?.aborted) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    } finally {
+      subscription.unsubscribe();
+    }
   }
 
   /**

@@ -365,3 +365,23 @@ describe('history for every subscriber that asks for it', () => {
     expect(again).toEqual(['l1', 'l2', 'l3']);
   });
 });
+
+describe('iterate()', () => {
+  it('yields the messages of one subscription and releases it on break', async () => {
+    const { hub, url } = await startHub();
+    const ws = newClient(url, { pingInterval: 0 });
+    await ws.connect();
+    const seen: unknown[] = [];
+    const done = (async () => {
+      for await (const message of ws.iterate('test:progress', { suite_execution_id: 1 })) {
+        seen.push((message.payload as { test_execution_id: number }).test_execution_id);
+        if (seen.length === 2) break;
+      }
+    })();
+    await until(() => ws.subscriptions.length === 1 && ws.pendingRequests === 0, 'the subscription');
+    await hub.publish([progress(1, 1), progress(2, 2), progress(3, 1), progress(4, 1)]);
+    await done;
+    expect(seen).toEqual([1, 3]);
+    expect(ws.subscriptions).toEqual([]);
+  });
+});
