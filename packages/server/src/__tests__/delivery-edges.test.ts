@@ -1,7 +1,7 @@
 import { type DataMessage, GapReason, type ReplayFrom } from '@atp/ws-protocol';
 import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { type HistoryRead, MemoryBroker } from '../index.js';
+import { type Broker, type HistoryRead, MemoryBroker, type StreamBatch, type StreamEntry } from '../index.js';
 import { connect, disposer, log, progress, startHub, toolCall } from './helpers.js';
 
 type Position = { epoch: string; offset: number };
@@ -292,5 +292,123 @@ describe('what operators see of each client', () => {
     expect(metrics).toMatch(/^atp_ws_reconnects_total 1$/m);
     expect(metrics).toMatch(/^atp_ws_buffered_bytes 0$/m);
     expect(metrics).toMatch(/^atp_ws_replays_active 0$/m);
+  });
+});
+
+/**
+ * A broker whose stream this test drives: appends and epoch changes happen at once in history
+ * (what `read` sees), while the hub receives them only when the test releases them (a process
+ * that reads the shared stream late).
+ */
+class LaggingBroker implements Broker {
+  epoch = 'e1';
+  entries: StreamEntry[] = [];
+  held: StreamBatch[] = [];
+  #listener: ((batch: StreamBatch) => void) | undefined;
+
+  append(...messages: DataMessage[]): void {
+    const head = this.entries.at(-1)?.offset ?? 0;
+    const batch = messages.map((message, i) => ({
+      offset: head + i + 1,
+      message,
+      json: JSON.stringify(message),
+      publishedAt: Date.now(),
+    }));
+    this.entries.push(...batch);
+    this.held.push({ epoch: this.epoch, entries: batch });
+  }
+
+  /** The stream's history is lost: a new epoch, empty. */
+  reset(epoch: string): void {
+    this.epoch = epoch;
+    this.entries = [];
+    this.held.push({ epoch, entries: [], head: 0 });
+  }
+
+  release(): void {
+    for (const batch of this.held.splice(0)) this.#listener?.(batch);
+  }
+
+  async publish(messages: readonly DataMessage[]): Promise<void> {
+    this.append(...messages);
+    this.release();
+  }
+
+  /** Runs when a reader starts, before it announces where it reads from. */
+  onSubscribe = (): void => {};
+
+  async subscribe(listener: (batch: StreamBatch) => void): Promise<() => Promise<void>> {
+    this.onSubscribe();
+    this.#listener = listener;
+    listener({ epoch: this.epoch, entries: [], head: this.entries.at(-1)?.offset ?? 0 });
+    return async () => {};
+  }
+
+  async read(from: ReplayFrom, options: { limit?: number } = {}): Promise<HistoryRead> {
+    const head = this.entries.at(-1)?.offset ?? 0;
+    const page = (after: number) =>
+      this.entries.filter((e) => e.offset > after).slice(0, options.limit ?? Number.POSITIVE_INFINITY);
+    if (from === 'start') return { epoch: this.epoch, head, entries: page(0), complete: true };
+    if (from.epoch !== this.epoch)
+      return { epoch: this.epoch, head, entries: page(0), complete: false, reason: GapReason.EpochChanged };
+    if (from.offset > head)
+      return { epoch: this.epoch, head, entries: [], complete: false, reason: GapReason.UnknownPosition };
+    return { epoch: this.epoch, head, entries: page(from.offset), complete: true };
+  }
+
+  async position(): Promise<{ epoch: string; offset: number }> {
+    return { epoch: this.epoch, offset: this.entries.at(-1)?.offset ?? 0 };
+  }
+
+  async close(): Promise<void> {}
+}
+
+describe('a process that reads the stream late', () => {
+  it('does not send again live what a resume already replayed from a newer epoch', async () => {
+    const broker = new LaggingBroker();
+    const { url } = await startHub({ broker });
+    const first = await connect(url, 'client_id=late');
+    await first.request('subscribe', { topic: 'logs' });
+    await broker.publish([log(1, 'info', 'a'), log(1, 'info', 'b')]);
+    const seen = await first.waitForData(2);
+    await first.close();
+    // The stream loses its history and grows again; this process has not read any of it yet.
+    broker.reset('e2');
+    broker.append(log(1, 'info', 'c'), log(1, 'info', 'd'));
+    const second = await connect(url, 'client_id=late');
+    const last = seen[1] as unknown as { epoch: string; offset: number; sequence: number };
+    const resumed = await second.request('resume', {
+      epoch: last.epoch,
+      offset: last.offset,
+      sequence: last.sequence,
+      subscriptions: [{ topic: 'logs' }],
+    });
+    expect(resumed.payload).toMatchObject({ recovered: false, reason: GapReason.EpochChanged, epoch: 'e2' });
+    await second.waitForData(2);
+    // Now this process reads what it missed, then something new is published.
+    broker.release();
+    await broker.publish([log(1, 'info', 'e')]);
+    await second.waitFor((m) => m.payload.message === 'e');
+    await second.request('ping', {});
+    expect(second.data().map((m) => [m.payload.message, m.epoch, m.offset, m.sequence])).toEqual([
+      ['c', 'e2', 1, 4],
+      ['d', 'e2', 2, 5],
+      ['e', 'e2', 3, 6],
+    ]);
+  });
+
+  it('greets with the position the broker announced it reads from, so nothing published before is lost', async () => {
+    const broker = new LaggingBroker();
+    // A publish lands between the moment a hub could read the position and the start of its reader:
+    // the reader starts after it, so the hub must take its position from the reader, not from before.
+    broker.onSubscribe = () => {
+      broker.append(log(1, 'info', 'in between'));
+      broker.held = [];
+    };
+    const { url } = await startHub({ broker });
+    const client = await connect(url);
+    expect((client.messages[0] as unknown as { payload: Position }).payload).toEqual(
+      expect.objectContaining({ epoch: 'e1', offset: 1 }),
+    );
   });
 });
