@@ -1,4 +1,4 @@
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { TcpProxy } from '../harness/proxy.js';
 import { ATPWebSocket, type WebSocketConstructor } from '@atp/ws-client';
 import { WebSocket } from 'ws';
 import type { Sub } from './messages.js';
@@ -361,43 +361,9 @@ export class RawClient {
  * A TCP relay in front of one ATPWebSocket: `cut()` drops its connection as a
  * network failure would, and `target` picks the hub its next connection reaches.
  */
-export class Route {
-  readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(public target: number) {
-    this.#server = createServer((inbound) => {
-      const outbound = connect(this.target, '127.0.0.1');
-      for (const socket of [inbound, outbound]) {
-        this.#sockets.add(socket);
-        socket.on('error', () => {
-          inbound.destroy();
-          outbound.destroy();
-        });
-        socket.on('close', () => {
-          this.#sockets.delete(socket);
-          inbound.destroy();
-          outbound.destroy();
-        });
-      }
-      inbound.pipe(outbound);
-      outbound.pipe(inbound);
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.#server.address() as { port: number }).port;
-  }
-
-  cut(): void {
-    for (const socket of this.#sockets) socket.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => this.#server.close(resolve));
+export class Route extends TcpProxy {
+  constructor(target: number) {
+    super(target, true);
   }
 }
 

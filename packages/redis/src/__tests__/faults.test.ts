@@ -79,14 +79,7 @@ describe('Redis rolled back behind what the hub delivered', () => {
   it('tells live clients of a gap and delivers what is published after it', async () => {
     const redis = await ownRedis();
     const prefix = 'atp-test:rollback';
-    const broker = new RedisBroker({ url: redis.url, prefix, blockMs: 100 });
-    const hub = createATPWebSocketServer({ port: 0, broker });
-    disposer.add(async () => {
-      await hub.close();
-      await broker.close();
-    });
-    await hub.ready;
-    const url = `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`;
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
     const client = await connect(url);
     await client.request('subscribe', { topic: 'logs' });
     await hub.publish([log(1, 'a'), log(1, 'b')]);
@@ -143,14 +136,7 @@ describe('Redis back at an epoch it had left', () => {
   it('never delivers again what a client received under that epoch, live or in a replay', async () => {
     const redis = await ownRedis();
     const prefix = 'atp-test:aba';
-    const broker = new RedisBroker({ url: redis.url, prefix, blockMs: 100 });
-    const hub = createATPWebSocketServer({ port: 0, broker });
-    disposer.add(async () => {
-      await hub.close();
-      await broker.close();
-    });
-    await hub.ready;
-    const url = `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`;
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
     const client = await connect(url);
     await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
     await hub.publish([log(1, 'a'), log(1, 'b')]);

@@ -1,7 +1,14 @@
 import { type DataMessage, GapReason, type ReplayFrom } from '@atp/ws-protocol';
 import { WebSocket } from 'ws';
 import { describe, expect, it } from 'vitest';
-import { type Broker, type HistoryRead, MemoryBroker, type StreamBatch, type StreamEntry } from '../index.js';
+import {
+  type ATPWebSocketServer,
+  type Broker,
+  type HistoryRead,
+  MemoryBroker,
+  type StreamBatch,
+  type StreamEntry,
+} from '../index.js';
 import { connect, disposer, log, progress, startHub, toolCall } from './helpers.js';
 
 type Position = { epoch: string; offset: number };
@@ -14,6 +21,23 @@ class RecordingBroker extends MemoryBroker {
     this.readSizes.push(result.entries.length);
     return result;
   }
+}
+
+/**
+ * Publishes `batches` × `size` log messages of suite 2, then one of suite 1 ('the one'), and
+ * subscribes a new client to suite 1's logs from the start.
+ */
+async function oneLogAfterNoise(hub: ATPWebSocketServer, url: string, batches: number, size: number) {
+  for (let i = 0; i < batches; i++)
+    await hub.publish(Array.from({ length: size }, (_, j) => log(2, 'info', `noise ${i}-${j}`)));
+  await hub.publish(log(1, 'info', 'the one'));
+  const client = await connect(url);
+  const ack = await client.request('subscribe', {
+    topic: 'logs',
+    filter: { suite_execution_id: 1 },
+    from: 'start',
+  });
+  return { client, ack };
 }
 
 describe('positions the hub cannot place', () => {
@@ -112,16 +136,9 @@ describe('at most once per connection', () => {
   it('answers from: "start" as complete, however much was trimmed before the oldest kept message', async () => {
     const broker = new MemoryBroker({ maxMessages: 20, recentMessages: 0, recentWindowMs: 0 });
     const { url, hub } = await startHub({ broker });
-    for (let i = 0; i < 10; i++)
-      await hub.publish(Array.from({ length: 10 }, (_, j) => log(2, 'info', `noise ${i}-${j}`)));
-    await hub.publish(log(1, 'info', 'short run'));
-    const client = await connect(url);
-    const ack = await client.request('subscribe', {
-      topic: 'logs',
-      filter: { suite_execution_id: 1 },
-      from: 'start',
-    });
+    const { client, ack } = await oneLogAfterNoise(hub, url, 10, 10);
     expect(ack.payload.history).toEqual({ replayed: 1, complete: true });
+    expect((await client.waitForData(1))[0]?.payload.message).toBe('the one');
   });
 });
 
@@ -129,15 +146,7 @@ describe('bounded replay work', () => {
   it('reads history in pages, however long the history', async () => {
     const broker = new RecordingBroker();
     const { url, hub } = await startHub({ broker });
-    for (let i = 0; i < 20; i++)
-      await hub.publish(Array.from({ length: 1000 }, (_, j) => log(2, 'info', `m ${i}-${j}`)));
-    await hub.publish(log(1, 'info', 'the one'));
-    const client = await connect(url);
-    const ack = await client.request('subscribe', {
-      topic: 'logs',
-      filter: { suite_execution_id: 1 },
-      from: 'start',
-    });
+    const { client, ack } = await oneLogAfterNoise(hub, url, 20, 1000);
     expect(ack.payload.history).toEqual({ replayed: 1, complete: true });
     await client.waitForData(1);
     expect(broker.readSizes.length).toBeGreaterThan(1);
