@@ -9,7 +9,36 @@ const nonEmpty = z.string().min(1);
 const percent = z.number().min(0).max(100);
 const rate = z.number().min(0).max(1);
 const seconds = z.number().nonnegative();
-const count = z.int().nonnegative();
+/**
+ * Counters (offsets, sequences): far below `Number.MAX_SAFE_INTEGER`, so that
+ * adding to one never loses precision (at 2^50, a million messages a second
+ * last thirty-five years).
+ */
+export const MAX_COUNT = 2 ** 50;
+const count = z.int().nonnegative().max(MAX_COUNT);
+/** How deep free-form JSON (an event's `payload`, a delta's `changes`) may nest. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Free-form JSON object nested at most {@link MAX_JSON_DEPTH} levels (checked without recursion). */
+const freeForm = z
+  .record(z.string(), z.unknown())
+  .refine((value) => jsonDepth(value, MAX_JSON_DEPTH) <= MAX_JSON_DEPTH, {
+    message: `nested deeper than ${MAX_JSON_DEPTH} levels`,
+  });
+
+/** Nesting depth of a JSON value (1 for an object of scalars), counted up to `limit + 1`. */
+function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (current === null || typeof current !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
 const timestamp = z.iso.datetime({ offset: true });
 const name = z
   .string()
@@ -150,7 +179,7 @@ export const EventPayloadSchema = z.strictObject({
   sequence: count.optional(),
   event_type: EventTypeSchema,
   timestamp,
-  payload: z.record(z.string(), z.unknown()),
+  payload: freeForm,
   duration_ms: z.number().nonnegative().optional(),
 });
 export type EventPayload = z.infer<typeof EventPayloadSchema>;
@@ -160,7 +189,7 @@ export const DeltaUpdatePayloadSchema = z.strictObject({
   resource_type: name,
   resource_id: z.union([id, nonEmpty]),
   sequence: count,
-  changes: z.record(z.string(), z.unknown()),
+  changes: freeForm,
 });
 export type DeltaUpdatePayload = z.infer<typeof DeltaUpdatePayloadSchema>;
 

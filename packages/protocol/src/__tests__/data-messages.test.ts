@@ -3,8 +3,11 @@ import {
   assertDataMessage,
   type DataMessageType,
   ErrorCode,
+  MAX_COUNT,
+  MAX_JSON_DEPTH,
   PublishRequestSchema,
   ProtocolError,
+  parseClientMessage,
   parseDataMessage,
 } from '../index.js';
 import { guideDataExamples } from './guide-examples.js';
@@ -431,5 +434,50 @@ describe('PublishRequestSchema', () => {
     expect(
       PublishRequestSchema.safeParse([example('log_entry'), example('event', { timestamp: 'now' })]).success,
     ).toBe(false);
+  });
+});
+
+describe('free-form JSON and counters stay within safe bounds', () => {
+  function nested(depth: number): Record<string, unknown> {
+    let value: Record<string, unknown> = { leaf: true };
+    for (let i = 1; i < depth; i++) value = { deeper: value };
+    return value;
+  }
+  const event = (payload: Record<string, unknown>) => ({
+    type: 'event',
+    payload: { suite_execution_id: 1, event_type: 'tool_call', timestamp: '2024-01-15T10:30:05Z', payload },
+  });
+
+  it('accepts an event payload nested MAX_JSON_DEPTH levels and refuses one level more, however deep', () => {
+    expect(parseDataMessage(event(nested(MAX_JSON_DEPTH))).ok).toBe(true);
+    for (const depth of [MAX_JSON_DEPTH + 1, 10_000, 200_000]) {
+      const result = parseDataMessage(event(nested(depth)));
+      expect(result).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
+    }
+  });
+
+  it('refuses a delta whose changes nest too deep', () => {
+    const result = parseDataMessage({
+      type: 'delta_update',
+      payload: { resource_type: 'test', resource_id: 1, sequence: 1, changes: nested(MAX_JSON_DEPTH + 1) },
+    });
+    expect(result.ok).toBe(false);
+  });
+
+  it('refuses a resume whose sequence or offset is past MAX_COUNT', () => {
+    for (const payload of [
+      { epoch: 'e', offset: 0, sequence: Number.MAX_SAFE_INTEGER - 1, subscriptions: [] },
+      { epoch: 'e', offset: MAX_COUNT + 1, sequence: 0, subscriptions: [] },
+    ]) {
+      const result = parseClientMessage(JSON.stringify({ type: 'resume', payload }));
+      expect(result).toMatchObject({ ok: false, error: { code: 'invalid_message' } });
+    }
+    const ok = parseClientMessage(
+      JSON.stringify({
+        type: 'resume',
+        payload: { epoch: 'e', offset: 0, sequence: MAX_COUNT, subscriptions: [] },
+      }),
+    );
+    expect(ok.ok).toBe(true);
   });
 });
