@@ -209,6 +209,20 @@ describe('POST /api/ws/publish', () => {
     expect(client.data()).toEqual([]);
   });
 
+  it('answers 400 (not a 503 to retry) to an event payload nested past MAX_JSON_DEPTH, however deep', async () => {
+    const { base, wsUrl } = await startApp({ publishToken: PUBLISHER });
+    const client = await connect(wsUrl);
+    await client.request('subscribe', { topic: 'events:*' });
+    for (const depth of [33, 5_000, 100_000]) {
+      const body = `{"type":"event","payload":{"suite_execution_id":1,"event_type":"x","timestamp":"2024-01-15T10:30:00Z","payload":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}`;
+      const response = await publish(base, body, { token: PUBLISHER });
+      expect(response.status, `depth ${depth}`).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toBe('invalid_message');
+    }
+    expect((await client.request('ping', {})).type).toBe('pong');
+    expect(client.data()).toEqual([]);
+  });
+
   it('refuses a whole batch when one message of it is invalid, naming its index', async () => {
     const { base, wsUrl } = await startApp({ publishToken: PUBLISHER });
     const client = await connect(wsUrl);
