@@ -7,6 +7,8 @@ export const vitestConfig = defineConfig({
   ssr: { resolve: { conditions: ['@atp/source'] } },
   test: {
     include: ['src/**/*.test.{ts,tsx}'],
+    // Type tests (`*.test-d.ts`) are checked by tsc as part of `vitest run`, not executed.
+    typecheck: { enabled: true, include: ['src/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     environment: 'jsdom',
     testTimeout: 20000,
     hookTimeout: 20000,

@@ -14,7 +14,9 @@ import type {
   MessageMeta,
   SubscribeOptions,
   Subscription,
+  RuntimeTopic,
   SubscriptionEvents,
+  TopicFilter,
   TopicName,
 } from './events.js';
 import { DeliveredHistory } from './history.js';
@@ -192,7 +194,14 @@ export class ATPWebSocket {
    * await sub.ready;
    * sub.unsubscribe();
    */
-  subscribe(topic: TopicName, filter?: Filter, options: SubscribeOptions = {}): Subscription {
+  subscribe<T extends TopicName>(topic: T, filter?: TopicFilter<T>, options?: SubscribeOptions): Subscription;
+  /** A topic known only at run time (typed `string`): the server checks it, not the compiler. */
+  subscribe<S extends string>(
+    topic: S & RuntimeTopic<S>,
+    filter?: Filter,
+    options?: SubscribeOptions,
+  ): Subscription;
+  subscribe(topic: string, filter?: Filter, options: SubscribeOptions = {}): Subscription {
     const { from, signal } = options;
     const ref = this.#subscriptions.add(topic, filter, from, signal !== undefined);
     const { entry } = ref;
@@ -241,12 +250,23 @@ export class ATPWebSocket {
    *   if (message.payload.level === 'error') break;
    * }
    */
+  iterate<T extends TopicName>(
+    topic: T,
+    filter?: TopicFilter<T>,
+    options?: SubscribeOptions,
+  ): AsyncGenerator<DeliveredDataMessage, void, undefined>;
+  /** A topic known only at run time (typed `string`): the server checks it, not the compiler. */
+  iterate<S extends string>(
+    topic: S & RuntimeTopic<S>,
+    filter?: Filter,
+    options?: SubscribeOptions,
+  ): AsyncGenerator<DeliveredDataMessage, void, undefined>;
   async *iterate(
-    topic: TopicName,
+    topic: string,
     filter?: Filter,
     options: SubscribeOptions = {},
   ): AsyncGenerator<DeliveredDataMessage, void, undefined> {
-    const subscription = this.subscribe(topic, filter, options);
+    const subscription = this.subscribe(topic as TopicName, filter, options);
     const queue: DeliveredDataMessage[] = [];
     let failure: ATPWebSocketError | undefined;
     let wake = (): void => {};
@@ -283,7 +303,10 @@ export class ATPWebSocket {
    * held through a signal (as the React hooks do) are never released by it, so one owner's
    * cleanup never cancels another owner's subscription.
    */
-  unsubscribe(topic: TopicName, filter?: Filter): void {
+  unsubscribe<T extends TopicName>(topic: T, filter?: TopicFilter<T>): void;
+  /** A topic known only at run time (typed `string`). */
+  unsubscribe<S extends string>(topic: S & RuntimeTopic<S>, filter?: Filter): void;
+  unsubscribe(topic: string, filter?: Filter): void {
     for (const ref of this.#subscriptions.plainRefs(topic, filter)) {
       this.#subscriptions.release(ref);
       this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));

@@ -3,8 +3,12 @@ import type {
   DataPayload,
   DeliveredDataMessage,
   Filter,
+  FilterKey,
+  FilterValue,
+  FixedTopic,
   GapReason,
   ReplayFrom,
+  TOPICS,
   Topic,
 } from '@atp/ws-protocol';
 import type { ATPWebSocketError } from './errors.js';
@@ -98,5 +102,24 @@ export interface Subscription {
   on<E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]): () => void;
 }
 
-/** A topic the protocol knows (autocompleted), or any string for forward compatibility. */
-export type TopicName = Topic | (string & {});
+/**
+ * A topic of the protocol: a fixed one (`'test:progress'`, `'logs'`, …) or `` `events:${type}` ``.
+ * A typo (`'test:progres'`) does not compile.
+ */
+export type TopicName = Topic;
+
+/**
+ * A topic typed as a plain `string` (known only at run time): accepted, while a string literal
+ * that is no topic (a typo) is not.
+ */
+export type RuntimeTopic<S extends string> = string extends S ? S : never;
+
+/** The filter keys a topic accepts: `'test:progress'` → `'suite_execution_id' | 'test_id'`. */
+export type TopicFilterKey<T extends string> = T extends FixedTopic
+  ? (typeof TOPICS)[T]['filterKeys'][number]
+  : T extends `events:${string}`
+    ? 'suite_execution_id'
+    : FilterKey;
+
+/** A filter of one topic: only its filter keys compile (`{ level }` on `'test:progress'` does not). */
+export type TopicFilter<T extends string> = Readonly<Partial<Record<TopicFilterKey<T>, FilterValue>>>;

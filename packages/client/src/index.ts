@@ -13,10 +13,13 @@ export type {
   ATPWebSocketEvents,
   DataEvents,
   MessageMeta,
+  RuntimeTopic,
   SequenceGapEvent,
   SubscribeOptions,
   Subscription,
   SubscriptionEvents,
+  TopicFilter,
+  TopicFilterKey,
   TopicName,
 } from './events.js';
 export type { ATPWebSocketOptions, Logger, PerConnect } from './options.js';

@@ -52,6 +52,8 @@ export {
   type Logger,
   type PerConnect,
   type Topic,
+  type TopicFilter,
+  type TopicFilterKey,
   type TopicName,
   type WebSocketConstructor,
   type WebSocketLike,

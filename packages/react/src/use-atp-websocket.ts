@@ -1,4 +1,11 @@
-import type { ATPWebSocket, ConnectionState, Filter, Subscription } from '@atp/ws-client';
+import type {
+  ATPWebSocket,
+  ConnectionState,
+  Filter,
+  SubscribeOptions,
+  Subscription,
+  TopicName,
+} from '@atp/ws-client';
 import { canonicalSubscriptionKey } from '@atp/ws-protocol';
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
 import { useATPWebSocketClient } from './provider.js';
@@ -71,7 +78,7 @@ export function useATPWebSocket(): UseATPWebSocketResult {
   }, [client]);
   const methods = useMemo(
     () => ({
-      subscribe: ((topic, filter, options = {}) => {
+      subscribe: ((topic: TopicName, filter?: Filter, options: SubscribeOptions = {}) => {
         const key = canonicalSubscriptionKey(topic, filter);
         const held = owned.current.get(key);
         if (held && !options.from) return held;

@@ -2,9 +2,9 @@ import type {
   ATPWebSocketError,
   DataMessageType,
   DataPayload,
-  Filter,
   MessageMeta,
   ReplayFrom,
+  TopicFilter,
   TopicName,
 } from '@atp/ws-client';
 import { canonicalSubscriptionKey, type TOPICS } from '@atp/ws-protocol';
@@ -51,7 +51,7 @@ export interface SubscriptionOptions {
  */
 export function useATPSubscription<T extends TopicName>(
   topic: T,
-  filter: Filter | undefined,
+  filter: TopicFilter<T> | undefined,
   handler: SubscriptionHandler<T>,
   options?: SubscriptionOptions,
 ): void {
@@ -89,7 +89,7 @@ export function useATPSubscription<T extends TopicName>(
  */
 export function useLatest<T extends TopicName>(
   topic: T,
-  filter?: Filter,
+  filter?: TopicFilter<T>,
   options?: SubscriptionOptions,
 ): TopicPayload<T> | undefined {
   const key = canonicalSubscriptionKey(topic, filter);
@@ -126,7 +126,7 @@ type ListState<P> = { key: string; epoch: string | undefined; items: readonly P[
  */
 export function useMessageList<T extends TopicName>(
   topic: T,
-  filter?: Filter,
+  filter?: TopicFilter<T>,
   options: MessageListOptions = {},
 ): readonly TopicPayload<T>[] {
   const client = useATPWebSocketClient();
