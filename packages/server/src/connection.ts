@@ -130,6 +130,7 @@ export class Connection implements OutboxOwner {
     );
     this.#through = { ...ctx.position() };
     ws.on('message', (data, isBinary) => this.#onFrame(data as Buffer, isBinary));
+    ws.on('ping', (data) => this.#onPingFrame(data));
     ws.on('pong', (data) => {
       // Only the answer to the outstanding ping counts: a peer that sends pongs on its own
       // without reading (it cannot echo what it never read) is not kept alive by them.
@@ -256,26 +257,41 @@ export class Connection implements OutboxOwner {
     this.subscriptions.clear();
   }
 
-  #onFrame(data: Buffer, isBinary: boolean): void {
-    if (this.#closed) return;
+  /**
+   * A WebSocket ping frame from the peer: answered like any message, within the
+   * rate limit (a flood of them is refused, then closed with 1008, as other
+   * floods are), not by `ws` on its own.
+   */
+  #onPingFrame(data: Buffer): void {
+    if (this.#closed || !this.#admit()) return;
+    this.ws.pong(data);
+  }
+
+  /** Takes one message's token from the rate limit; false (and an error or a close) when refused. */
+  #admit(): boolean {
     this.lastActivity = Date.now();
     this.#ctx.metrics.messagesIn.inc();
-    if (!this.#bucket.take()) {
-      if (!this.#refusals.take()) {
-        this.close(CloseCode.PolicyViolation, 'rate limit exceeded repeatedly');
-        return;
-      }
-      // One error per run of refusals: answering every flooded frame would amplify the flood.
-      if (this.#refusedInRow++ === 0) {
-        const { messagesPerSecond, burst } = this.#ctx.options.rateLimit;
-        this.#sendError({
-          code: ErrorCode.RateLimited,
-          message: `rate limit exceeded (${messagesPerSecond} messages/s, bursts of ${burst}); messages are being dropped`,
-        });
-      }
-      return;
+    if (this.#bucket.take()) {
+      this.#refusedInRow = 0;
+      return true;
     }
-    this.#refusedInRow = 0;
+    if (!this.#refusals.take()) {
+      this.close(CloseCode.PolicyViolation, 'rate limit exceeded repeatedly');
+      return false;
+    }
+    // One error per run of refusals: answering every flooded frame would amplify the flood.
+    if (this.#refusedInRow++ === 0) {
+      const { messagesPerSecond, burst } = this.#ctx.options.rateLimit;
+      this.#sendError({
+        code: ErrorCode.RateLimited,
+        message: `rate limit exceeded (${messagesPerSecond} messages/s, bursts of ${burst}); messages are being dropped`,
+      });
+    }
+    return false;
+  }
+
+  #onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.#closed || !this.#admit()) return;
     if (isBinary) {
       this.#sendError({
         code: ErrorCode.InvalidMessage,

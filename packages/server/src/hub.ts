@@ -95,6 +95,8 @@ export class ATPWebSocketServer {
       noServer: true,
       maxPayload: resolved.maxPayload,
       perMessageDeflate: false,
+      // Ping frames are answered by the connection, within its rate limit.
+      autoPong: false,
     });
     if (options.server) {
       this.#server = options.server;

@@ -421,3 +421,24 @@ describe('a process that reads the stream late', () => {
     );
   });
 });
+
+describe('a flood of WebSocket ping frames', () => {
+  it('answers pings within the rate limit, then refuses and closes with 1008 like any flood', async () => {
+    const { url } = await startHub({
+      rateLimit: { messagesPerSecond: 10, burst: 20, closeAfterRefused: 50 },
+    });
+    const client = await connect(url);
+    let pongs = 0;
+    client.ws.on('pong', () => {
+      pongs += 1;
+    });
+    for (let i = 0; i < 10; i++) client.ws.ping(Buffer.from(`p${i}`));
+    for (let wait = 0; pongs < 10 && wait < 100; wait++) await new Promise((r) => setTimeout(r, 20));
+    expect(pongs).toBe(10);
+    const closed = client.waitForClose();
+    for (let i = 0; i < 200; i++) client.ws.ping(Buffer.from(`f${i}`));
+    expect((await closed).code).toBe(1008);
+    expect(pongs).toBeLessThanOrEqual(21);
+    expect(client.messages.filter((m) => m.payload.code === 'rate_limited')).toHaveLength(1);
+  });
+});
