@@ -53,6 +53,8 @@ const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const BURST = 40;
 const PER_MS = 0.02;
 const MAX_IN_FLIGHT = 32;
+/** How long the messages of a subscription are gathered into one `batch` event: about one frame. */
+const BATCH_MS = 16;
 /** Delay before re-sending requests the server dropped or refused for rate. */
 const RETRY_MS = 1000;
 
@@ -212,8 +214,8 @@ export class ATPWebSocket {
     }
     const release = (): void => {
       if (!this.#subscriptions.release(ref)) return;
-      this.#routed -= ref.messageListeners.length;
-      ref.messageListeners.length = 0;
+      this.#routed -= ref.messageListeners.length + ref.batchListeners.length;
+      ref.messageListeners.length = ref.batchListeners.length = 0;
       this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
       this.#reconcile();
     };
@@ -226,15 +228,18 @@ export class ATPWebSocket {
       ready: ref.ready,
       unsubscribe: release,
       on: <E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]) => {
-        const list = (event === 'message' ? ref.messageListeners : ref.errorListeners) as unknown[];
+        const routed = event !== 'error';
+        const list = (
+          event === 'message' ? ref.messageListeners : routed ? ref.batchListeners : ref.errorListeners
+        ) as unknown[];
         if (ref.released) return () => {};
         list.push(handler);
-        if (event === 'message') this.#routed += 1;
+        if (routed) this.#routed += 1;
         return () => {
           const index = list.indexOf(handler);
           if (index < 0) return;
           list.splice(index, 1);
-          if (event === 'message') this.#routed -= 1;
+          if (routed) this.#routed -= 1;
         };
       },
     });
@@ -555,6 +560,17 @@ export class ATPWebSocket {
   /** Calls the message listeners of one reference, each isolated. */
   readonly #call = (ref: SubscriptionRef, delivery: Delivery): void => {
     for (const fn of [...ref.messageListeners]) this.#invoke(fn, [delivery.message, delivery.meta]);
+    if (ref.batchListeners.length === 0) return;
+    // One `batch` per BATCH_MS at most: a UI renders once per frame however fast messages come.
+    if (!ref.batch) {
+      ref.batch = [];
+      setTimeout(() => {
+        const batch = ref.batch ?? [];
+        ref.batch = undefined;
+        if (!ref.released) for (const fn of [...ref.batchListeners]) this.#invoke(fn, [batch]);
+      }, BATCH_MS);
+    }
+    ref.batch.push(delivery);
   };
 
   /** Settles a reference's `ready` once: confirmed, or refused / released with `error`. */

@@ -82,6 +82,13 @@ export interface SubscriptionEvents {
   message: (message: DeliveredDataMessage, meta: MessageMeta) => void;
   /** The server refused this subscription (`error.serverCode` says why); it is not sent again. */
   error: (error: ATPWebSocketError) => void;
+  /**
+   * The messages of this subscription gathered over about one frame (16 ms), in order: at most
+   * one call per frame however fast they come, for UIs that render once per batch.
+   */
+  batch: (
+    messages: ReadonlyArray<{ readonly message: DeliveredDataMessage; readonly meta: MessageMeta }>,
+  ) => void;
 }
 
 /**

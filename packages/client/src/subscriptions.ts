@@ -21,6 +21,9 @@ export interface SubscriptionRef {
   settled: boolean;
   readonly messageListeners: Array<(message: DeliveredDataMessage, meta: MessageMeta) => void>;
   readonly errorListeners: Array<(error: ATPWebSocketError) => void>;
+  readonly batchListeners: Array<(batch: Delivery[]) => void>;
+  /** Messages waiting for the next batch (see the `batch` event). */
+  batch: Delivery[] | undefined;
   /** History this client already holds for it, delivered to it before newer messages. */
   backlog: Delivery[] | undefined;
   /** While its own `from` history is still coming: the newer messages, delivered after it. */
@@ -102,6 +105,8 @@ export class SubscriptionRegistry {
       settled: false,
       messageListeners: [],
       errorListeners: [],
+      batchListeners: [],
+      batch: undefined,
       backlog: undefined,
       held: undefined,
       ready,

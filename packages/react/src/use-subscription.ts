@@ -70,9 +70,12 @@ export function useATPSubscription<T extends TopicName>(
     const owner = new AbortController();
     const { from, onError } = latest.current.options ?? {};
     const handle = client.subscribe(subscription.topic, subscription.filter, { from, signal: owner.signal });
-    handle.on('message', (message, meta) =>
-      latest.current.handler(message.payload as TopicPayload<T>, meta as MessageMeta<TopicMessageType<T>>),
-    );
+    // Batched by the client (one call per frame): the handlers' state updates of one batch make one render.
+    // Batched by the client (one call per frame): the handlers' state updates of one batch make one render.
+    handle.on('batch', (batch) => {
+      for (const { message, meta } of batch)
+        latest.current.handler(message.payload as TopicPayload<T>, meta as MessageMeta<TopicMessageType<T>>);
+    });
     handle.on('error', (error) => (latest.current.options?.onError ?? onError)?.(error));
     return () => owner.abort();
   }, [client, subscription, enabled]);
