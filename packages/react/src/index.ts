@@ -6,6 +6,12 @@ export {
 } from './provider.js';
 export { type UseATPWebSocketResult, useATPWebSocket, useConnectionState } from './use-atp-websocket.js';
 export {
+  type SubscriptionState,
+  type SubscriptionStateOptions,
+  type SubscriptionStatus,
+  useSubscriptionState,
+} from './use-subscription-state.js';
+export {
   type MessageListOptions,
   type SubscriptionHandler,
   type SubscriptionOptions,

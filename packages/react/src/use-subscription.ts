@@ -37,6 +37,8 @@ export interface SubscriptionOptions {
   enabled?: boolean;
   /** Called when the server refuses the subscription (`error.serverCode` says why). */
   onError?: (error: ATPWebSocketError) => void;
+  /** Called when the server confirmed the subscription (or restored it on a resume). */
+  onReady?: () => void;
 }
 
 /**
@@ -77,6 +79,10 @@ export function useATPSubscription<T extends TopicName>(
         latest.current.handler(message.payload as TopicPayload<T>, meta as MessageMeta<TopicMessageType<T>>);
     });
     handle.on('error', (error) => (latest.current.options?.onError ?? onError)?.(error));
+    handle.ready.then(
+      () => owner.signal.aborted || latest.current.options?.onReady?.(),
+      () => {},
+    );
     return () => owner.abort();
   }, [client, subscription, enabled]);
 }
