@@ -394,7 +394,7 @@ export class ATPWebSocket {
     else if (type === 'resumed') this.#onResumed(message.id, payload);
     else if (type === 'error') this.#onServerError(message as unknown as ErrorMessage);
     else if (typeof type === 'string' && typeof message.sequence === 'number')
-      this.#onData(message as DataFrame);
+      this.#onData(message as DataFrame, data as string);
   }
 
   #onConnected(payload: { client_id: string } & StreamPosition): void {
@@ -514,7 +514,7 @@ export class ATPWebSocket {
     this.#emit('sequence_gap', gap);
   }
 
-  #onData(message: DataFrame): void {
+  #onData(message: DataFrame, frame: string): void {
     const verdict = this.#session.onData(message.sequence, message);
     if (verdict.gap) this.#emit('sequence_gap', verdict.gap);
     if (!verdict.deliver) return;
@@ -525,7 +525,7 @@ export class ATPWebSocket {
     const delivery: Delivery = { message: message as never, meta };
     const replay = verdict.replay;
     const entries = this.#routed > 0 ? this.#subscriptions.all() : [];
-    this.#history.deliver(delivery, replay?.target, entries, this.#call);
+    this.#history.deliver(delivery, frame, replay?.target, entries, this.#call);
     if (replay?.target && replay.left === 0) this.#completeHistory(replay);
   }
 

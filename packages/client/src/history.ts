@@ -17,15 +17,28 @@ export type CallListeners = (ref: SubscriptionRef, delivery: Delivery) => void;
  * routes nothing: per-subscription `message` events and the local replay are ESM/CJS-only.
  */
 export class DeliveredHistory {
-  #byOffset = new Map<number, Delivery>();
+  // A ring of the frames' text with their offsets and delivered sequences: no object per message
+  // for the garbage collector, and O(1) to add one and drop the oldest.
+  #frames: string[] = [];
+  #offsets: number[] = [];
+  #sequences: number[] = [];
+  /** Where the next message goes once the ring is full (it replaces the oldest). */
+  #next = 0;
   #epoch = '';
 
   /** A new reference asked for history after `from`: what is kept is its backlog, newer messages wait. */
   attach(ref: SubscriptionRef, from: ReplayFrom): void {
     const floor = from !== 'start' && from.epoch === this.#epoch ? from.offset : 0;
-    ref.backlog = [...this.#byOffset.values()]
-      .filter((d) => d.meta.offset > floor && matchesSubscription(d.message, ref.entry))
-      .sort((a, b) => a.meta.offset - b.meta.offset);
+    const backlog: Delivery[] = [];
+    this.#frames.forEach((frame, index) => {
+      const offset = this.#offsets[index] ?? 0;
+      if (offset <= floor) return;
+      const message = JSON.parse(frame) as Delivery['message'];
+      if (!matchesSubscription(message, ref.entry)) return;
+      const meta = { sequence: this.#sequences[index], type: message.type, epoch: this.#epoch, offset };
+      backlog.push({ message, meta: meta as Delivery['meta'] });
+    });
+    ref.backlog = backlog.sort((a, b) => a.meta.offset - b.meta.offset);
     ref.held = [];
   }
 
@@ -35,18 +48,21 @@ export class DeliveredHistory {
    */
   deliver(
     delivery: Delivery,
+    frame: string,
     target: SubscriptionRef[] | undefined,
     entries: SubscriptionEntry[],
     call: CallListeners,
   ): void {
     const { epoch, offset } = delivery.meta;
     if (epoch !== this.#epoch) {
-      this.#byOffset.clear();
+      this.clear();
       this.#epoch = epoch;
     }
-    this.#byOffset.set(offset, delivery);
-    if (this.#byOffset.size > HISTORY_SIZE)
-      this.#byOffset.delete(this.#byOffset.keys().next().value as number);
+    const index = this.#frames.length < HISTORY_SIZE ? this.#frames.length : this.#next;
+    this.#frames[index] = frame;
+    this.#offsets[index] = offset;
+    this.#sequences[index] = delivery.meta.sequence;
+    this.#next = (index + 1) % HISTORY_SIZE;
     if (target) {
       for (const ref of target) if (!ref.released) this.#toRef(ref, delivery, true, call);
       return;
@@ -66,7 +82,10 @@ export class DeliveredHistory {
 
   /** Forgets everything (a fresh session). */
   clear(): void {
-    this.#byOffset.clear();
+    this.#frames = [];
+    this.#offsets = [];
+    this.#sequences = [];
+    this.#next = 0;
   }
 
   /** Delivers to one reference: older messages of its backlog first; newer ones wait while its history comes. */
