@@ -385,3 +385,33 @@ describe('iterate()', () => {
     expect(ws.subscriptions).toEqual([]);
   });
 });
+
+describe('errors say what happened, once', () => {
+  it('emits one socket_error per failed attempt, with the cause the platform gives', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const ws = newClient(`ws://127.0.0.1:${port}/x`, { maxReconnectAttempts: 2 });
+    const errors: ATPWebSocketError[] = [];
+    ws.on('error', ({ error }) => errors.push(error));
+    await expect(ws.connect()).rejects.toMatchObject({ code: 'reconnect_failed' });
+    expect(errors).toHaveLength(3);
+    for (const error of errors) {
+      expect(error.code).toBe('socket_error');
+      expect(error.message).toMatch(/ECONNREFUSED/);
+      expect((error.cause as { code?: string }).code).toBe('ECONNREFUSED');
+    }
+  });
+
+  it('writes an error nobody listens to through the logger', async () => {
+    const logged: unknown[] = [];
+    const ws = newClient('ws://127.0.0.1:9/x', {
+      maxReconnectAttempts: 0,
+      logger: { error: (...args: unknown[]) => logged.push(...args) },
+    });
+    await expect(ws.connect()).rejects.toBeDefined();
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged[0]).toMatchObject({ code: 'socket_error' });
+  });
+});
