@@ -60,6 +60,9 @@ export class SessionTracker {
   #replays: Replay[] = [];
   /** Offsets delivered recently (of `#seenEpoch`, at most {@link DEDUPE_WINDOW}, oldest dropped first). */
   #seen = new Set<number>();
+  /** The same offsets in arrival order, as a ring: the oldest is found in O(1) (a Set's first entry is not, after deletions). */
+  #seenOrder: number[] = [];
+  #seenNext = 0;
   #seenEpoch = '';
   /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
   #base = 0;
@@ -76,7 +79,13 @@ export class SessionTracker {
     this.#position = undefined;
     this.#replays = [];
     this.#base = 0;
+    this.#forgetSeen();
+  }
+
+  #forgetSeen(): void {
     this.#seen.clear();
+    this.#seenOrder = [];
+    this.#seenNext = 0;
   }
 
   /**
@@ -184,12 +193,19 @@ export class SessionTracker {
     // A stream offset is one published message: seen twice (a replay overlapping what an earlier
     // connection already got through another subscription), it is dropped, its sequence consumed.
     if (position.epoch !== this.#seenEpoch) {
-      this.#seen.clear();
+      this.#forgetSeen();
       this.#seenEpoch = position.epoch;
     }
     const deliver = !this.#seen.has(position.offset);
-    this.#seen.add(position.offset);
-    if (this.#seen.size > DEDUPE_WINDOW) this.#seen.delete(this.#seen.values().next().value as number);
+    if (deliver) {
+      this.#seen.add(position.offset);
+      if (this.#seenOrder.length < DEDUPE_WINDOW) this.#seenOrder.push(position.offset);
+      else {
+        this.#seen.delete(this.#seenOrder[this.#seenNext] as number);
+        this.#seenOrder[this.#seenNext] = position.offset;
+        this.#seenNext = (this.#seenNext + 1) % DEDUPE_WINDOW;
+      }
+    }
     if (sequence === expected) return { deliver, sequence, replay };
     return {
       deliver,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ATPWebSocket, type MessageMeta, type SequenceGapEvent } from '../index.js';
-import { SessionTracker } from '../resume.js';
+import { DEDUPE_WINDOW, SessionTracker } from '../resume.js';
 import { fakeWebSocket } from './fake-socket.js';
 
 function setup() {
@@ -239,5 +239,17 @@ describe('SessionTracker', () => {
     expect(session.onData(3, { epoch: 'a', offset: 5 })).toEqual({ deliver: false, sequence: 3 });
     expect(session.onData(4, { epoch: 'a', offset: 7 })).toEqual({ deliver: true, sequence: 4 });
     expect(session.onData(5, { epoch: 'b', offset: 5 })).toEqual({ deliver: true, sequence: 5 });
+  });
+});
+
+describe('the window of delivered offsets', () => {
+  it('forgets the oldest offset once the window is full, and still drops the others', () => {
+    const session = new SessionTracker();
+    let sequence = 0;
+    const deliver = (offset: number) => session.onData(++sequence, { epoch: 'e1', offset }).deliver;
+    for (let offset = 1; offset <= DEDUPE_WINDOW + 1; offset += 1) expect(deliver(offset)).toBe(true);
+    expect(deliver(1)).toBe(true);
+    expect(deliver(3)).toBe(false);
+    expect(deliver(DEDUPE_WINDOW + 1)).toBe(false);
   });
 });
