@@ -229,6 +229,10 @@ export class ATPWebSocket {
       unsubscribe: release,
       on: <E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]) => {
         const routed = event !== 'error';
+        if (routed && !this.#history.routes)
+          throw new TypeError(
+            `ATPWebSocket: the '${event}' event of a subscription is in the ESM/CJS builds only`,
+          );
         const list = (
           event === 'message' ? ref.messageListeners : routed ? ref.batchListeners : ref.errorListeners
         ) as unknown[];

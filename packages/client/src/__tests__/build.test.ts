@@ -52,6 +52,19 @@ describe('builds', () => {
     expect(ATPWebSocket.GapReason.EpochChanged).toBe('epoch_changed');
   });
 
+  it('says so when the IIFE is asked for what only the ESM/CJS builds have', () => {
+    const context: Record<string, unknown> = { setTimeout, clearTimeout };
+    context.globalThis = context;
+    runInNewContext(built('browser.global.js'), context);
+    const ATPWebSocket = context.ATPWebSocket as new (options: object) => {
+      subscribe(topic: string): { on(event: string, handler: () => void): () => void; unsubscribe(): void };
+    };
+    const subscription = new ATPWebSocket({ url: 'ws://127.0.0.1:9/x' }).subscribe('logs');
+    expect(() => subscription.on('message', () => {})).toThrow(/ESM\/CJS builds only/);
+    expect(typeof subscription.on('error', () => {})).toBe('function');
+    subscription.unsubscribe();
+  });
+
   it('resolves the exports map: ESM, CJS and the browser file the server serves', async () => {
     const require = createRequire(import.meta.url);
     expect(require.resolve('@atp/ws-client/browser.global.js')).toBe(`${dist}browser.global.js`);
