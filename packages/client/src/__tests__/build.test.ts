@@ -56,7 +56,9 @@ describe('builds', () => {
     const context: Record<string, unknown> = { setTimeout, clearTimeout };
     context.globalThis = context;
     runInNewContext(built('browser.global.js'), context);
-    const ATPWebSocket = context.ATPWebSocket as new (options: object) => {
+    const ATPWebSocket = context.ATPWebSocket as new (
+      options: object,
+    ) => {
       subscribe(topic: string): { on(event: string, handler: () => void): () => void; unsubscribe(): void };
     };
     const subscription = new ATPWebSocket({ url: 'ws://127.0.0.1:9/x' }).subscribe('logs');
