@@ -214,6 +214,7 @@ export class ATPWebSocket {
     }
     const release = (): void => {
       if (!this.#subscriptions.release(ref)) return;
+      signal?.removeEventListener('abort', release);
       this.#routed -= ref.messageListeners.length + ref.batchListeners.length;
       ref.messageListeners.length = ref.batchListeners.length = 0;
       this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
@@ -635,10 +636,13 @@ export class ATPWebSocket {
           continue;
         }
         const first = !entry.sent;
-        const target = entry.historyWanted.splice(0);
+        let target = entry.historyWanted.splice(0);
         let from = first ? (entry.resumeFrom ?? entry.from) : undefined;
         if (!from && target.length > 0)
           from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
+        // The history of the entry's first request (or its continuation after a cut) is every
+        // reference's: none has received anything of this subscription in this session yet.
+        if (first && from) target = [...entry.refs];
         entry.sent = true;
         this.#pending.set(id, { entry, subscribe, first, target: target.length ? target : undefined });
         this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });

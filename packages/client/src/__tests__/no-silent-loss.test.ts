@@ -415,3 +415,31 @@ describe('errors say what happened, once', () => {
     expect(logged[0]).toMatchObject({ code: 'socket_error' });
   });
 });
+
+describe('a history replay cut by a disconnect', () => {
+  it('continues it for every reference of the subscription, so none misses what was published meanwhile', async () => {
+    const { hub, url } = await startHub({ softBufferedBytes: 1024, maxBufferedBytes: 1 << 20 });
+    await publishRange(hub, 1, 2000, 7);
+    const wire = recordingWebSocket();
+    const ws = newClient(url, { WebSocket: wire.WebSocket, pingInterval: 0 });
+    const history: number[] = [];
+    const plain: number[] = [];
+    const id = (message: { payload: unknown }) =>
+      (message.payload as { test_execution_id: number }).test_execution_id;
+    const withHistory = ws.subscribe('test:progress', { suite_execution_id: 7 }, { from: 'start' });
+    withHistory.on('message', (message) => {
+      history.push(id(message));
+      if (history.length === 50) wire.sockets[0]?.terminate();
+    });
+    ws.subscribe('test:progress', { suite_execution_id: 7 }).on('message', (message) =>
+      plain.push(id(message)),
+    );
+    await ws.connect();
+    await next(ws, 'connect');
+    await publishRange(hub, 2001, 2010, 7);
+    const all = Array.from({ length: 2010 }, (_, i) => i + 1);
+    await until(() => history.length >= 2010 && plain.length >= 2010, 'every message for both', 10000);
+    expect(history).toEqual(all);
+    expect(plain).toEqual(all);
+  });
+});
