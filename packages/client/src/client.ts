@@ -404,8 +404,13 @@ export class ATPWebSocket {
 
   #onConnected(payload: { client_id: string } & StreamPosition): void {
     this.#clientId = payload.client_id;
-    for (const replay of this.#session.beginConnection()) this.#completeHistory(replay);
+    this.#session.beginConnection();
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
+    // History asked for on the lost connection and never answered is asked for again.
+    for (const { entry, first, target } of this.#pending.values()) {
+      if (first && target) entry.sent = false;
+      for (const ref of target ?? []) if (!ref.released && ref.held) entry.historyWanted.push(ref);
+    }
     this.#pending.clear();
     this.#late.clear();
     this.#tokens = BURST;

@@ -91,15 +91,16 @@ export class SessionTracker {
   /**
    * Called when a new connection starts: replay counts and numbering of the old one
    * are void; a subscription whose `from` replay was cut short is marked unsent, so it
-   * is subscribed again from its last replayed message rather than resumed. Returns the
-   * interrupted history replays of a second subscriber, which cannot be continued.
+   * is subscribed again from its last replayed message rather than resumed; references
+   * whose own history was cut ask again from their last replayed message.
    */
-  beginConnection(): Replay[] {
-    const interrupted: Replay[] = [];
+  beginConnection(): void {
     for (const replay of this.#replays) {
       const { entry, target } = replay;
       if (!entry) {
-        if (target) interrupted.push(replay);
+        // A history requested for some references of a subscription the resume restores: they
+        // ask again from their last replayed message.
+        for (const ref of target ?? []) if (!ref.released) ref.entry.historyWanted.push(ref);
         continue;
       }
       entry.sent = false;
@@ -108,7 +109,6 @@ export class SessionTracker {
     }
     this.#replays = [];
     this.#base = 0;
-    return interrupted;
   }
 
   /**
@@ -182,7 +182,9 @@ export class SessionTracker {
     if (sequence <= this.#last) return { deliver: false, sequence };
     const replay = this.#replays[0];
     if (replay) {
-      if (replay.entry) replay.entry.resumeFrom = { epoch: position.epoch, offset: position.offset };
+      const at = { epoch: position.epoch, offset: position.offset };
+      if (replay.entry) replay.entry.resumeFrom = at;
+      else for (const ref of replay.target ?? []) ref.from = at;
       if (--replay.left === 0) this.#replays.shift();
     }
     const expected = this.#expected;

@@ -14,8 +14,8 @@ export interface SubscriptionRef {
   readonly entry: SubscriptionEntry;
   /** Taken with an `AbortSignal`: only its owner releases it, never `unsubscribe(topic)`. */
   readonly owned: boolean;
-  /** The history it asked for. */
-  readonly from: ReplayFrom | undefined;
+  /** The history it asked for; while that history comes, the position of its last message. */
+  from: ReplayFrom | undefined;
   released: boolean;
   /** The server confirmed it (`subscribed`, or restored by `resume`), or refused it. */
   settled: boolean;

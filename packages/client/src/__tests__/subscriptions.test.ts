@@ -159,6 +159,7 @@ describe('ATPWebSocket subscriptions on the wire', () => {
     ws.subscribe('logs', { level: 'error' }, { from: 'start' });
     void ws.connect();
     fake.last().accept({ epoch: 'e1', offset: 10 });
+    answer(fake.last());
     fake.last().data(1, 11);
     fake.last().drop();
     ws.subscribe('suite:completed');
@@ -185,6 +186,29 @@ describe('ATPWebSocket subscriptions on the wire', () => {
       filter: {},
       from: { epoch: 'e1', offset: 3 },
     });
+    ws.disconnect();
+  });
+
+  it('asks again for a history whose subscribe the lost connection never answered, instead of resuming it', async () => {
+    const fake = fakeWebSocket();
+    const ws = new ATPWebSocket({
+      url: 'ws://test/x',
+      WebSocket: fake.WebSocket,
+      pingInterval: 0,
+      retryDelay: () => 0,
+    });
+    ws.subscribe('test:progress');
+    ws.subscribe('logs', undefined, { from: 'start' });
+    void ws.connect();
+    fake.last().accept({ epoch: 'e1', offset: 10 });
+    fake.last().data(1, 11);
+    fake.last().drop();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const socket = fake.last();
+    socket.accept({ epoch: 'e1', offset: 20 });
+    expect(socket.sent.map((m) => m.type)).toEqual(['resume', 'subscribe']);
+    expect(socket.sent[0]?.payload?.subscriptions).toEqual([{ topic: 'test:progress', filter: {} }]);
+    expect(socket.sent[1]?.payload).toEqual({ topic: 'logs', filter: {}, from: 'start' });
     ws.disconnect();
   });
 
