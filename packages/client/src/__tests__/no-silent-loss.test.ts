@@ -443,3 +443,66 @@ describe('a history replay cut by a disconnect', () => {
     expect(plain).toEqual(all);
   });
 });
+
+describe('connection inputs and control', () => {
+  it('calls url, query and token functions before every connect', async () => {
+    const { url, cutConnections } = await startHub({
+      authenticate: (_request, token) => (token ? { id: 'alice' } : null),
+    });
+    const urls: string[] = [];
+    let calls = 0;
+    const wire = recordingWebSocket();
+    class Spy extends (wire.WebSocket as unknown as typeof WebSocket) {
+      constructor(address: string) {
+        super(address);
+        urls.push(address);
+      }
+    }
+    const ws = newClient(url, {
+      WebSocket: Spy as never,
+      url: async () => url,
+      query: () => ({ tab: `t${++calls}` }),
+      token: async () => `token-${calls}`,
+    });
+    await ws.connect();
+    cutConnections();
+    await next(ws, 'connect');
+    expect(urls.map((u) => new URL(u).searchParams.get('tab'))).toEqual(['t1', 't2']);
+    // Called together with query (before it counts the connect): a fresh token each time.
+    expect(urls.map((u) => new URL(u).searchParams.get('token'))).toEqual(['token-0', 'token-1']);
+  });
+
+  it('passes protocols to the WebSocket constructor', () => {
+    const seen: unknown[] = [];
+    class Fake {
+      readyState = 0;
+      constructor(_url: string, protocols?: string | string[]) {
+        seen.push(protocols);
+      }
+      send(): void {}
+      close(): void {}
+    }
+    const ws = new ATPWebSocket({ url: 'ws://test/x', WebSocket: Fake, protocols: ['atp.v1'] });
+    void ws.connect();
+    expect(seen).toEqual([['atp.v1']]);
+    ws.disconnect();
+  });
+
+  it('reconnect() drops the connection and resumes the session at once', async () => {
+    const { hub, url } = await startHub();
+    const ws = newClient(url, { pingInterval: 0, retryDelay: () => 60000 });
+    const rec = record(ws);
+    ws.subscribe('test:progress');
+    await ws.connect();
+    await until(() => ws.pendingRequests === 0, 'the subscription');
+    await publishRange(hub, 1, 2);
+    await rec.waitForData(2);
+    const reconnected = next(ws, 'connect');
+    await ws.reconnect();
+    expect((await reconnected)[0].resumed).toBe(true);
+    await publishRange(hub, 3, 3);
+    await rec.waitForData(3);
+    expect(rec.sequences()).toEqual([1, 2, 3]);
+    expect(rec.gaps).toEqual([]);
+  });
+});
