@@ -39,6 +39,8 @@ interface PastSubscription {
   readonly coveredAfter: number;
   /** The connection's offset when it was removed. */
   readonly until: number;
+  /** Length of its canonical key: what it holds in memory, roughly. */
+  readonly bytes: number;
 }
 
 type Position = { epoch: string; offset: number };
@@ -100,6 +102,9 @@ export class Connection implements OutboxOwner {
   /** While a replay runs, live entries are not delivered: the replay reads them from history, in order. */
   #replaying = false;
   #past: PastSubscription[] = [];
+  #pastBytes = 0;
+  /** Length of the canonical keys of the subscriptions held (bounded by `maxSubscriptionBytes`). */
+  #subscriptionBytes = 0;
   #pingData: Buffer | undefined;
   #resumedOrSubscribed = false;
   #closed = false;
@@ -253,8 +258,10 @@ export class Connection implements OutboxOwner {
     this.#closed = true;
     this.#outbox.clear();
     this.#past = [];
+    this.#pastBytes = 0;
     for (const subscription of this.subscriptions.values()) this.#ctx.index.remove(subscription);
     this.subscriptions.clear();
+    this.#subscriptionBytes = 0;
   }
 
   /**
@@ -369,10 +376,13 @@ export class Connection implements OutboxOwner {
     const filter = (message.payload.filter ?? {}) as Filter;
     const key = canonicalSubscriptionKey(topic, filter);
     const existing = this.subscriptions.get(key);
-    if (!existing && this.subscriptions.size >= this.#ctx.options.maxSubscriptions) {
+    const refusal = existing
+      ? undefined
+      : this.#overLimits(key, this.subscriptions.size, this.#subscriptionBytes);
+    if (refusal) {
       this.#sendError({
         code: ErrorCode.TooManySubscriptions,
-        message: `at most ${this.#ctx.options.maxSubscriptions} subscriptions per connection; unsubscribe first`,
+        message: `${refusal}; unsubscribe first`,
         id: message.id,
       });
       return;
@@ -432,6 +442,7 @@ export class Connection implements OutboxOwner {
       if (subscription.topic !== topic || (onlyKey !== undefined && key !== onlyKey)) continue;
       this.#ctx.index.remove(subscription);
       this.subscriptions.delete(key);
+      this.#subscriptionBytes -= key.length;
       this.#remember(subscription, until);
       removed += 1;
     }
@@ -455,13 +466,15 @@ export class Connection implements OutboxOwner {
     // A subscription refused (forbidden, past maxSubscriptions) is answered on its own, with the
     // resume's id and the subscription in `details`; the others are resumed.
     const allowed: typeof subscriptions = [];
-    const max = this.#ctx.options.maxSubscriptions;
+    let bytes = 0;
     for (const { topic, filter } of subscriptions) {
       const normalized = (filter ?? {}) as Filter;
-      if (allowed.length >= max) {
+      const key = canonicalSubscriptionKey(topic, normalized);
+      const refusal = this.#overLimits(key, allowed.length, bytes);
+      if (refusal) {
         this.#refuseSubscription(topic, filter, {
           code: ErrorCode.TooManySubscriptions,
-          message: `at most ${max} subscriptions per connection: '${topic}' was not resumed`,
+          message: `${refusal}: '${topic}' was not resumed`,
           id: message.id,
         });
       } else if (!(await this.#ctx.authorizeSubscription(this.principal, topic, normalized))) {
@@ -472,6 +485,7 @@ export class Connection implements OutboxOwner {
         });
       } else {
         allowed.push({ topic, filter });
+        bytes += key.length;
       }
       if (this.#closed) return;
     }
@@ -536,16 +550,30 @@ export class Connection implements OutboxOwner {
   #addSubscription(key: string, topic: string, filter: Filter, coveredAfter: number): ConnectionSubscription {
     const subscription: ConnectionSubscription = { owner: this, topic, filter, key, coveredAfter };
     this.subscriptions.set(key, subscription);
+    this.#subscriptionBytes += key.length;
     this.#ctx.index.add(subscription);
     return subscription;
+  }
+
+  /** Why one more subscription (`key`) would pass the connection's limits, if it would. */
+  #overLimits(key: string, count: number, bytes: number): string | undefined {
+    const { maxSubscriptions, maxSubscriptionBytes } = this.#ctx.options;
+    if (count >= maxSubscriptions) return `at most ${maxSubscriptions} subscriptions per connection`;
+    if (bytes + key.length > maxSubscriptionBytes)
+      return `the subscriptions of a connection may take at most ${maxSubscriptionBytes} bytes of topics and filters`;
+    return undefined;
   }
 
   /** Remembers what a removed subscription delivered, the newest `maxSubscriptions` of them. */
   #remember(subscription: ConnectionSubscription, until: number): void {
     if (until <= subscription.coveredAfter) return;
-    const { topic, filter, coveredAfter } = subscription;
-    this.#past.push({ topic, filter, coveredAfter, until });
-    if (this.#past.length > this.#ctx.options.maxSubscriptions) this.#past.shift();
+    const { topic, filter, coveredAfter, key } = subscription;
+    this.#past.push({ topic, filter, coveredAfter, until, bytes: key.length });
+    this.#pastBytes += key.length;
+    const { maxSubscriptions, maxSubscriptionBytes } = this.#ctx.options;
+    while (this.#past.length > maxSubscriptions || this.#pastBytes > maxSubscriptionBytes) {
+      this.#pastBytes -= (this.#past.shift() as PastSubscription).bytes;
+    }
   }
 
   /** Whether this connection already received `entry` through a subscription other than `except`. */
@@ -572,7 +600,10 @@ export class Connection implements OutboxOwner {
     for (const subscription of this.subscriptions.values()) {
       subscription.coveredAfter = sameEpoch ? Math.min(subscription.coveredAfter, offset) : offset;
     }
-    if (!sameEpoch) this.#past = [];
+    if (!sameEpoch) {
+      this.#past = [];
+      this.#pastBytes = 0;
+    }
   }
 
   /** The plan of the replay running now (set for the length of {@link Connection.#replay}). */

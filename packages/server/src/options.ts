@@ -14,6 +14,7 @@ export interface ResolvedOptions
       | 'maxPayload'
       | 'maxSubscriptions'
       | 'maxQueuedRequests'
+      | 'maxSubscriptionBytes'
       | 'maxConnections'
       | 'maxConnectionsPerIp'
       | 'softBufferedBytes'
@@ -66,6 +67,7 @@ export function resolveOptions(options: ATPWebSocketServerOptions): {
       maxPayload: positive('maxPayload', options.maxPayload, 64 * 1024),
       maxSubscriptions: positive('maxSubscriptions', options.maxSubscriptions, 100),
       maxQueuedRequests: positive('maxQueuedRequests', options.maxQueuedRequests, 256),
+      maxSubscriptionBytes: positive('maxSubscriptionBytes', options.maxSubscriptionBytes, 16 * 1024),
       maxConnections: positive('maxConnections', options.maxConnections, 10_000),
       maxConnectionsPerIp: positive('maxConnectionsPerIp', options.maxConnectionsPerIp, 1_000),
       softBufferedBytes,

@@ -79,6 +79,13 @@ export interface ATPWebSocketServerOptions {
   /** Most subscriptions one connection may hold. @default 100 */
   maxSubscriptions?: number;
   /**
+   * Most bytes the subscriptions of one connection may take, counted as the
+   * length of their topics and filters (JSON): what bounds the memory of the
+   * subscription index per connection. One more is refused with
+   * `too_many_subscriptions`. @default 16384
+   */
+  maxSubscriptionBytes?: number;
+  /**
    * Most requests (`subscribe`, `unsubscribe`, `resume`) of one connection
    * waiting for their answer, e.g. behind a replay; more are answered with
    * `error rate_limited` at once. Above the rate limit's burst, so that a

@@ -442,3 +442,24 @@ describe('a flood of WebSocket ping frames', () => {
     expect(client.messages.filter((m) => m.payload.code === 'rate_limited')).toHaveLength(1);
   });
 });
+
+describe('memory held by subscriptions', () => {
+  it('bounds the bytes of topics and filters one connection holds, whatever its subscription count', async () => {
+    const { url } = await startHub();
+    const client = await connect(url);
+    const ids = (n: number) => Array.from({ length: 50 }, (_, i) => `${n}-${i}-${'x'.repeat(200)}`);
+    const first = await client.request('subscribe', { topic: 'test:progress', filter: { test_id: ids(1) } });
+    expect(first.type).toBe('subscribed');
+    const second = await client.request('subscribe', { topic: 'test:progress', filter: { test_id: ids(2) } });
+    expect(second.payload).toMatchObject({ code: 'too_many_subscriptions' });
+    expect(String(second.payload.message)).toMatch(/16384 bytes/);
+    // Room comes back with the first one gone; small subscriptions are not affected.
+    await client.request('unsubscribe', { topic: 'test:progress', filter: { test_id: ids(1) } });
+    expect(
+      (await client.request('subscribe', { topic: 'test:progress', filter: { test_id: ids(2) } })).type,
+    ).toBe('subscribed');
+    expect(
+      (await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } })).type,
+    ).toBe('subscribed');
+  });
+});
