@@ -12,7 +12,13 @@ import {
 } from '@atp/ws-server';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Presence } from './presence.js';
-import { APPEND_SCRIPT, COMPACT_SCRIPT, REEPOCH_SCRIPT, TRIM_SCRIPT } from './scripts.js';
+import {
+  APPEND_SCRIPT,
+  COMPACT_SCRIPT,
+  REEPOCH_SCRIPT,
+  TAKE_SESSION_SCRIPT,
+  TRIM_SCRIPT,
+} from './scripts.js';
 import { type EpochEntry, keysFor, type RawStreamEntry, type StreamKeys, toEntries } from './streams.js';
 
 /** Entries one script call handles at most when compacting or trimming. */
@@ -70,7 +76,7 @@ export class RedisBroker implements Broker {
   readonly #logger: Logger;
   readonly #presence: Presence;
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
-  readonly #sessionListeners = new Set<(clientId: string, serverId: string) => void>();
+  readonly #sessionListeners = new Set<(clientId: string, serverId: string, order: number) => void>();
   #subscriber: Redis | undefined;
   /** Epochs this loop left: one coming back means Redis went back to an older state. */
   readonly #retired = new Set<string>();
@@ -133,6 +139,7 @@ export class RedisBroker implements Broker {
     this.#command.defineCommand('atpAppend', { numberOfKeys: 8, lua: APPEND_SCRIPT });
     this.#command.defineCommand('atpCompact', { numberOfKeys: 3, lua: COMPACT_SCRIPT });
     this.#command.defineCommand('atpTrim', { numberOfKeys: 4, lua: TRIM_SCRIPT });
+    this.#command.defineCommand('atpTakeSession', { numberOfKeys: 1, lua: TAKE_SESSION_SCRIPT });
     this.#reader.defineCommand('atpReepoch', { numberOfKeys: 3, lua: REEPOCH_SCRIPT });
     let available = false;
     this.#command.on('ready', () => {
@@ -354,12 +361,21 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async takeSession(clientId: string, serverId: string): Promise<void> {
+  async takeSession(clientId: string, serverId: string): Promise<number> {
     await this.#usable();
-    await this.#command.publish(this.#keys.sessionTaken, JSON.stringify([clientId, serverId]));
+    return this.#script<number>(
+      this.#command,
+      'atpTakeSession',
+      this.#keys.sessionOrder,
+      this.#keys.sessionTaken,
+      clientId,
+      serverId,
+    );
   }
 
-  async onSessionTaken(listener: (clientId: string, serverId: string) => void): Promise<() => Promise<void>> {
+  async onSessionTaken(
+    listener: (clientId: string, serverId: string, order: number) => void,
+  ): Promise<() => Promise<void>> {
     if (!this.#subscriber) {
       // A connection of its own: a subscribed connection can run no other command.
       const subscriber = this.#reader.duplicate({ lazyConnect: false });
@@ -367,13 +383,14 @@ export class RedisBroker implements Broker {
       subscriber.on('message', (_channel: string, text: string) => {
         let clientId: unknown;
         let serverId: unknown;
+        let order: unknown;
         try {
-          [clientId, serverId] = JSON.parse(text) as unknown[];
+          [clientId, serverId, order] = JSON.parse(text) as unknown[];
         } catch {
           return;
         }
-        if (typeof clientId !== 'string' || typeof serverId !== 'string') return;
-        for (const taken of this.#sessionListeners) taken(clientId, serverId);
+        if (typeof clientId !== 'string' || typeof serverId !== 'string' || typeof order !== 'number') return;
+        for (const taken of this.#sessionListeners) taken(clientId, serverId, order);
       });
       this.#subscriber = subscriber;
       // Subscribed again by ioredis after a reconnect; waits for Redis when it is unreachable.

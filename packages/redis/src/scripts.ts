@@ -142,3 +142,17 @@ for _, entry in ipairs(entries) do
 end
 return { removed, #entries < tonumber(ARGV[4]) and 1 or 0 }
 `;
+
+/**
+ * Announces that a process took a session: numbers the take in one order for
+ * all processes and publishes it, in one step, so that every process sees the
+ * takes in the order of their numbers.
+ *
+ * KEYS: session order counter. ARGV: channel, client id, server id.
+ * Returns: the take's number.
+ */
+export const TAKE_SESSION_SCRIPT = `
+local order = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], cjson.encode({ ARGV[2], ARGV[3], order }))
+return order
+`;

@@ -20,8 +20,10 @@ export interface StreamKeys {
   readonly session: string;
   /** Prefix of the keys that mark an epoch the stream left (`<prefix>:retired:<epoch>`). */
   readonly retired: string;
-  /** Pub/sub channel on which a process announces that it took a session (`[clientId, serverId]`). */
+  /** Pub/sub channel on which a process announces that it took a session (`[clientId, serverId, order]`). */
   readonly sessionTaken: string;
+  /** Counter that orders session takes across processes. */
+  readonly sessionOrder: string;
 }
 
 export function keysFor(prefix: string): StreamKeys {
@@ -37,6 +39,7 @@ export function keysFor(prefix: string): StreamKeys {
     presence: `${prefix}:presence:`,
     session: `${prefix}:session:`,
     sessionTaken: `${prefix}:session-taken`,
+    sessionOrder: `${prefix}:session-order`,
     retired: `${prefix}:retired:`,
   };
 }

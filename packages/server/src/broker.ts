@@ -100,12 +100,16 @@ export interface Broker {
   claimSession?(clientId: string, principalId: string | null, ttlMs: number): Promise<boolean>;
   /**
    * Tells the other processes sharing the broker that process `serverId` now
-   * holds the live connection of `clientId`: one session is live in one place,
-   * so an older connection of it elsewhere is closed (4000).
+   * holds a live connection of `clientId`: one session is live in one place,
+   * so an older connection of it elsewhere is closed (4000). Resolves with the
+   * take's place in one order shared by all processes: of two connections
+   * taken at the same moment on two processes, the later in that order stays.
    */
-  takeSession?(clientId: string, serverId: string): Promise<void>;
+  takeSession?(clientId: string, serverId: string): Promise<number>;
   /** Calls `listener` whenever a process takes a session; resolves with a function that stops it. */
-  onSessionTaken?(listener: (clientId: string, serverId: string) => void): Promise<() => Promise<void>>;
+  onSessionTaken?(
+    listener: (clientId: string, serverId: string, order: number) => void,
+  ): Promise<() => Promise<void>>;
 }
 
 /** Thrown (or rejected with) when the broker cannot be reached: nothing was published. */

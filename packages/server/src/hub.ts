@@ -76,6 +76,8 @@ export class ATPWebSocketServer {
   #positionKnown: () => void = () => {};
   #unsubscribeBroker: (() => Promise<void>) | undefined;
   #stopSessionTaken: (() => Promise<void>) | undefined;
+  /** Where each connection's take of its session stands in the order shared through the broker. */
+  readonly #sessionOrders = new WeakMap<Connection, Promise<number>>();
   #presenceTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   readonly #onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -223,11 +225,15 @@ export class ATPWebSocketServer {
     });
     if (this.#position.epoch !== '') this.#positionKnown();
     // Waited for with the position below, not before listening: the broker may be unreachable yet.
-    const sessionsFollowed = this.#broker.onSessionTaken?.((clientId, serverId) => {
+    const sessionsFollowed = this.#broker.onSessionTaken?.((clientId, serverId, order) => {
       if (serverId === this.serverId) return;
-      this.#connections
-        .get(clientId)
-        ?.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
+      const local = this.#connections.get(clientId);
+      if (!local) return;
+      // Of two connections taken at the same moment on two processes, the later take stays.
+      void this.#sessionOrders.get(local)?.then((mine) => {
+        if (mine < order && this.#connections.get(clientId) === local)
+          local.close(CloseCode.SessionReplaced, 'another connection took over this client_id');
+      });
     });
     sessionsFollowed?.then(
       (stop) => {
@@ -446,9 +452,12 @@ export class ATPWebSocketServer {
     if (reconnects > 0) this.metricsRegistry.reconnects.inc();
     const connection = new Connection(this.#context, ws, clientId, principal, ip, reconnects);
     this.#connections.set(clientId, connection);
-    this.#broker.takeSession?.(clientId, this.serverId).catch((error: unknown) => {
+    const order = this.#broker.takeSession?.(clientId, this.serverId).catch((error: unknown) => {
       this.#logger.warn({ err: error, clientId }, 'could not tell the other processes of this session');
+      // Not announced: any take announced elsewhere is later.
+      return Number.NEGATIVE_INFINITY;
     });
+    if (order) this.#sessionOrders.set(connection, order);
     this.metricsRegistry.connectionsTotal.inc();
     this.metricsRegistry.connections.set(this.#connections.size);
     ws.on('error', (error) => this.#logger.debug({ err: error, clientId }, 'socket error'));

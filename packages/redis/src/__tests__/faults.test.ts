@@ -113,6 +113,30 @@ describe('Redis rolled back behind what the hub delivered', () => {
 });
 
 describe('one live session per client_id', () => {
+  it('keeps exactly one of two connections made at the same moment on two processes', async () => {
+    const prefix = uniquePrefix();
+    const one = await startRedisHub({ prefix });
+    const two = await startRedisHub({ prefix });
+    for (let round = 0; round < 10; round++) {
+      const clients = await Promise.all([
+        connect(one.url, `client_id=twin-${round}`),
+        connect(two.url, `client_id=twin-${round}`),
+      ]);
+      const codes = clients.map((client) => client.closed.then(({ code }) => code));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const settled = await Promise.all(
+        codes.map((code) =>
+          Promise.race([code, new Promise((resolve) => setTimeout(() => resolve('open'), 10))]),
+        ),
+      );
+      expect(
+        settled.filter((s) => s === 'open'),
+        `round ${round}: ${settled}`,
+      ).toHaveLength(1);
+      expect(settled.filter((s) => s === 4000)).toHaveLength(1);
+    }
+  }, 30_000);
+
   it('closes the older connection on another process with 4000 when the same client_id connects', async () => {
     const prefix = uniquePrefix();
     const one = await startRedisHub({ prefix });
