@@ -661,6 +661,14 @@ export class Connection implements OutboxOwner {
         if (!this.#more(read, last, plan.boundary)) break;
         read = await this.#read({ epoch: read.epoch, offset: last });
         if (this.#closed) return;
+        // History trimmed under the replay: what is left of it is not sent as if nothing was missing.
+        if (read && !read.complete) break;
+      }
+      if (sent < replayed) {
+        // Fewer than announced (trimmed or compacted meanwhile): the replay ends here, at a hole in the
+        // numbering, so that a client counting the announced messages knows it is over.
+        this.#outbox.pushGap();
+        this.#ctx.metrics.gaps.inc({ reason: GapReason.HistoryTruncated });
       }
       this.#ctx.metrics.replayed.inc(sent);
       plan.sent?.();

@@ -463,3 +463,39 @@ describe('memory held by subscriptions', () => {
     ).toBe('subscribed');
   });
 });
+
+describe('history trimmed under a replay', () => {
+  it('ends the replay at a hole in the numbering when fewer messages than announced are left', async () => {
+    let reads = 0;
+    let flood: (() => Promise<void>) | undefined;
+    class TrimmingBroker extends MemoryBroker {
+      override async read(from: ReplayFrom, options?: { limit?: number }): Promise<HistoryRead> {
+        // The fifth page: pass 1 read three, pass 2 reuses the first and reads the second now.
+        if (++reads === 5) await flood?.();
+        return super.read(from, options);
+      }
+    }
+    const broker = new TrimmingBroker({ maxMessages: 3000, recentMessages: 0, recentWindowMs: 0 });
+    const { url, hub } = await startHub({ broker });
+    for (let i = 0; i < 3; i++)
+      await hub.publish(Array.from({ length: 900 }, (_, j) => log(1, 'info', `old ${i}-${j}`)));
+    flood = () => hub.publish(Array.from({ length: 3000 }, (_, j) => log(2, 'info', `noise ${j}`)));
+    const client = await connect(url, '', { timeoutMs: 15_000 });
+    const ack = await client.request('subscribe', {
+      topic: 'logs',
+      filter: { suite_execution_id: 1 },
+      from: 'start',
+    });
+    expect(ack.payload.history).toEqual({ replayed: 2700, complete: true });
+    // Once the replay is over (published earlier, 'after' could be trimmed by the flood as well).
+    for (let i = 0; i < 200 && (await hub.clients())[0]?.replaying !== false; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    await hub.publish(log(1, 'info', 'after'));
+    const after = await client.waitFor((m) => m.payload.message === 'after');
+    const replayed = client.data().filter((m) => m !== after);
+    expect(replayed.length).toBeLessThan(2700);
+    // The replay ended at a hole: the client, counting 2700 announced messages, sees it is over.
+    expect(replayed.map((m) => m.sequence)).toEqual(replayed.map((_, i) => i + 1));
+    expect(after.sequence).toBeGreaterThan(replayed.length + 1);
+  }, 20_000);
+});
