@@ -17,9 +17,12 @@ function built(file: string): string {
 }
 
 describe('builds', () => {
-  it('keeps the IIFE browser build under 5 KB gzipped', () => {
+  // The budget was 5 KB until the client stopped losing subscriptions to the rate limit (pacing and
+  // request tracking), refused subscriptions and throwing listeners: those fixes alone weigh about
+  // 1.5 KB, and the IIFE keeps them. What only the ESM/CJS builds need stays out (see the README).
+  it('keeps the IIFE browser build under 7.5 KB gzipped', () => {
     const size = gzipSync(built('browser.global.js')).length;
-    expect(size).toBeLessThan(5120);
+    expect(size).toBeLessThan(7680);
   });
 
   it('ships no zod in any build (only the protocol’s zod-free modules are bundled)', () => {
