@@ -14,6 +14,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Presence } from './presence.js';
 import {
   APPEND_SCRIPT,
+  CHECK_RUN_SCRIPT,
   COMPACT_SCRIPT,
   REEPOCH_SCRIPT,
   TAKE_SESSION_SCRIPT,
@@ -23,6 +24,9 @@ import { type EpochEntry, keysFor, type RawStreamEntry, type StreamKeys, toEntri
 
 /** Entries one script call handles at most when compacting or trimming. */
 const PAGE = 1000;
+
+/** How many of the newest entries read the read loop remembers, to find where a rewritten stream forked. */
+const RING = 4096;
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -91,6 +95,13 @@ export class RedisBroker implements Broker {
   #closed = false;
   /** Whether a run of {@link RedisBroker.#enforceLimits} is under way (one at a time per process). */
   #limiting = false;
+  /** An epoch tag of entries the current epoch took over (appended before it began), accepted as its own. */
+  #inherited: string | undefined;
+  /** Nonces of the newest entries read, by offset modulo {@link RING}. */
+  readonly #ringOffsets: number[] = [];
+  readonly #ringNonces: string[] = [];
+  /** False until the read loop checked the Redis run id after the last (re)connection. */
+  #runChecked = false;
   /** Limits were passed again while a run was under way: it runs once more. */
   #limitAgain = false;
   /** Settles once the first connection attempt of the command connection succeeded or failed. */
@@ -140,7 +151,12 @@ export class RedisBroker implements Broker {
     this.#command.defineCommand('atpCompact', { numberOfKeys: 3, lua: COMPACT_SCRIPT });
     this.#command.defineCommand('atpTrim', { numberOfKeys: 4, lua: TRIM_SCRIPT });
     this.#command.defineCommand('atpTakeSession', { numberOfKeys: 1, lua: TAKE_SESSION_SCRIPT });
-    this.#reader.defineCommand('atpReepoch', { numberOfKeys: 3, lua: REEPOCH_SCRIPT });
+    this.#reader.defineCommand('atpReepoch', { numberOfKeys: 4, lua: REEPOCH_SCRIPT });
+    this.#reader.defineCommand('atpCheckRun', { numberOfKeys: 4, lua: CHECK_RUN_SCRIPT });
+    // After every (re)connection the read loop checks that Redis is still the same process.
+    this.#reader.on('ready', () => {
+      this.#runChecked = false;
+    });
     let available = false;
     this.#command.on('ready', () => {
       if (!available) this.#logger.info({}, 'Redis is available');
@@ -452,6 +468,10 @@ export class RedisBroker implements Broker {
           failures = 0;
           continue;
         }
+        if (!this.#runChecked) {
+          this.#runChecked = true;
+          await this.#checkRun();
+        }
         const result = (await this.#reader.xread(
           'COUNT',
           1000,
@@ -480,9 +500,14 @@ export class RedisBroker implements Broker {
     let skippedAfter: number | undefined;
     let broken: 'epoch' | 'diverged' | undefined;
     for (const entry of entries) {
-      if (entry.epoch !== undefined && entry.epoch !== this.#epoch) {
-        broken = 'epoch';
-        break;
+      if (entry.epoch !== undefined && entry.epoch !== this.#epoch && entry.epoch !== this.#inherited) {
+        // Appended under another epoch: a new stream grew past this loop's offset (Redis lost its
+        // data), unless the current epoch took this stream over after the entry was appended.
+        if ((await this.#reader.get(this.#keys.epoch)) !== this.#epoch) {
+          broken = 'epoch';
+          break;
+        }
+        this.#inherited = entry.epoch;
       }
       if (entry.offset > this.#lastOffset + 1) {
         // Entries this loop never read: compacted (superseded progress) or trimmed.
@@ -498,6 +523,7 @@ export class RedisBroker implements Broker {
       taken.push(entry);
       this.#lastOffset = entry.offset;
       this.#lastNonce = entry.nonce;
+      this.#remember(entry.offset, entry.nonce);
     }
     // Trimmed before this loop read them: this process's clients are told of a hole.
     const hole =
@@ -529,6 +555,72 @@ export class RedisBroker implements Broker {
     if (offset < this.#lastOffset || rewritten) await this.#diverged();
   }
 
+  /**
+   * Redis restarted or failed over since the epoch began (its run id changed):
+   * what it serves may be older than what was delivered, so a new epoch takes
+   * over at the head, with a gap for live clients, whether or not anything was lost.
+   */
+  async #checkRun(): Promise<void> {
+    const run = await this.#runId();
+    if (!run) return;
+    const agreed = await this.#agreedThrough();
+    const [epoch, from] = await this.#script<[string, number]>(
+      this.#reader,
+      'atpCheckRun',
+      this.#keys.epoch,
+      this.#keys.offset,
+      this.#keys.epochFrom,
+      this.#keys.run,
+      run,
+      randomBytes(6).toString('base64url'),
+      agreed === undefined ? '' : agreed,
+    );
+    if (epoch === '' || from < 0 || epoch === this.#epoch) return;
+    this.#logger.warn({ epoch: this.#epoch, next: epoch, from }, 'Redis restarted or failed over: new epoch');
+    await this.#follow(epoch, Number(from));
+  }
+
+  /** Records the nonce of an entry this loop read, the newest {@link RING} of them. */
+  #remember(offset: number, nonce: string | undefined): void {
+    if (nonce === undefined) return;
+    const slot = offset % RING;
+    this.#ringOffsets[slot] = offset;
+    this.#ringNonces[slot] = nonce;
+  }
+
+  /**
+   * The newest offset at which the stream Redis holds now still has the entry
+   * this loop read there: everything after it is another timeline (undefined
+   * when none of what this loop remembers is left, or it read nothing).
+   */
+  async #agreedThrough(): Promise<number | undefined> {
+    const head = Number((await this.#reader.get(this.#keys.offset)) ?? 0);
+    let end = Math.min(head, this.#lastOffset);
+    const oldest = Math.max(1, this.#lastOffset - RING + 1);
+    while (end >= oldest) {
+      const raw = (await this.#reader.xrevrange(
+        this.#keys.stream,
+        `0-${end}`,
+        `0-${oldest}`,
+        'COUNT',
+        200,
+      )) as RawStreamEntry[];
+      if (raw.length === 0) return undefined;
+      for (const entry of toEntries(raw)) {
+        const slot = entry.offset % RING;
+        if (this.#ringOffsets[slot] === entry.offset && this.#ringNonces[slot] === entry.nonce)
+          return entry.offset;
+      }
+      end = (toEntries(raw.slice(-1))[0]?.offset ?? oldest) - 1;
+    }
+    return undefined;
+  }
+
+  /** The run id of the Redis process the read loop is connected to (a restart or failover changes it). */
+  async #runId(): Promise<string | undefined> {
+    return /run_id:(\w+)/.exec(await this.#reader.info('server'))?.[1];
+  }
+
   /** Follows the epoch Redis has now, from the offset it took over the stream at. */
   async #adoptEpoch(): Promise<void> {
     const [epoch, from] = await this.#reader.mget(this.#keys.epoch, this.#keys.epochFrom);
@@ -541,15 +633,20 @@ export class RedisBroker implements Broker {
 
   /** The stream diverged from what this loop read: a new epoch over it, which every process follows. */
   async #diverged(seen = this.#epoch): Promise<void> {
-    const [epoch, from] = (await (
-      this.#reader as unknown as { atpReepoch(...args: string[]): Promise<[string, number]> }
-    ).atpReepoch(
+    // An epoch coming back was read in full already: it is taken over at its head.
+    const agreed = seen === this.#epoch ? await this.#agreedThrough() : undefined;
+    const [epoch, from] = await this.#script<[string, number]>(
+      this.#reader,
+      'atpReepoch',
       this.#keys.epoch,
       this.#keys.offset,
       this.#keys.epochFrom,
+      this.#keys.run,
       seen,
       randomBytes(6).toString('base64url'),
-    )) as [string, number];
+      agreed === undefined ? '' : agreed,
+      (await this.#runId()) ?? '',
+    );
     this.#logger.warn(
       { epoch: this.#epoch, offset: this.#lastOffset, next: epoch, from },
       'the Redis stream went back behind what was read (a failover or an older snapshot): new epoch',
@@ -570,6 +667,8 @@ export class RedisBroker implements Broker {
     }
     this.#epoch = epoch;
     this.#lastOffset = offset;
+    // The Redis it lives in is recorded (or checked) before reading on.
+    this.#runChecked = false;
     this.#lastNonce = offset === 0 ? undefined : toEntries(at)[0]?.nonce;
     this.#emit({ epoch, entries: [], head: offset });
   }

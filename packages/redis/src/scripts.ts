@@ -51,19 +51,22 @@ return { epoch, first, total, redis.call('XLEN', KEYS[1]) }
 /**
  * Starts a new epoch over the current stream once a reader found that the
  * stream diverged from what it had read (unless another process did already):
- * offsets up to the head are not history of the new epoch, and readers go on
- * after the head.
+ * offsets up to where the two still agree are not history of the new epoch,
+ * and readers go on after it, so that what was appended to the new timeline
+ * is still delivered.
  *
- * KEYS: epoch, offset, epoch-from. ARGV: the epoch the reader followed, the new epoch.
+ * KEYS: epoch, offset, epoch-from, run. ARGV: the epoch the reader followed, the new epoch, the offset
+ * to take over at ('' for the head), the run id of this Redis (recorded: the new epoch lives in it).
  * Returns: { current epoch ('' when none), offset it took over at }.
  */
 export const REEPOCH_SCRIPT = `
 local epoch = redis.call('GET', KEYS[1])
 if epoch == ARGV[1] then
-  local head = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local from = tonumber(ARGV[3]) or tonumber(redis.call('GET', KEYS[2]) or '0')
   redis.call('SET', KEYS[1], ARGV[2])
-  redis.call('SET', KEYS[3], head)
-  return { ARGV[2], head }
+  redis.call('SET', KEYS[3], from)
+  if ARGV[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4]) end
+  return { ARGV[2], from }
 end
 return { epoch or '', tonumber(redis.call('GET', KEYS[3]) or '0') }
 `;
@@ -155,4 +158,31 @@ export const TAKE_SESSION_SCRIPT = `
 local order = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[1], cjson.encode({ ARGV[2], ARGV[3], order }))
 return order
+`;
+
+/**
+ * Checks that the Redis serving the stream is the one whose life the epoch
+ * belongs to. A different run id means Redis restarted or failed over: what
+ * it holds may be older than what was served (a snapshot taken before the
+ * last writes, a replica that lagged), so a new epoch takes over at its head,
+ * unless another process did already. Recorded the first time it is seen.
+ *
+ * KEYS: epoch, offset, epoch-from, run. ARGV: this Redis's run id, a new epoch, the offset to take
+ * over at ('' for the head).
+ * Returns: { epoch ('' when none yet), offset it took over at, or -1 when unchanged }.
+ */
+export const CHECK_RUN_SCRIPT = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then return { '', -1 } end
+local run = redis.call('GET', KEYS[4])
+if run == ARGV[1] then return { epoch, -1 } end
+if not run then
+  redis.call('SET', KEYS[4], ARGV[1])
+  return { epoch, -1 }
+end
+local from = tonumber(ARGV[3]) or tonumber(redis.call('GET', KEYS[2]) or '0')
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], from)
+redis.call('SET', KEYS[4], ARGV[1])
+return { ARGV[2], from }
 `;

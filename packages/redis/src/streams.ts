@@ -24,6 +24,8 @@ export interface StreamKeys {
   readonly sessionTaken: string;
   /** Counter that orders session takes across processes. */
   readonly sessionOrder: string;
+  /** Run id of the Redis process the current epoch lives in (a restart or failover changes it). */
+  readonly run: string;
 }
 
 export function keysFor(prefix: string): StreamKeys {
@@ -40,6 +42,7 @@ export function keysFor(prefix: string): StreamKeys {
     session: `${prefix}:session:`,
     sessionTaken: `${prefix}:session-taken`,
     sessionOrder: `${prefix}:session-order`,
+    run: `${prefix}:run`,
     retired: `${prefix}:retired:`,
   };
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort, RawTestClient, RedisServer } from '@atp/test-utils';
 import { BrokerUnavailableError, createATPWebSocketServer } from '@atp/ws-server';
 import { Redis } from 'ioredis';
@@ -188,4 +191,96 @@ describe('Redis back at an epoch it had left', () => {
     expect(received).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(ack.payload.history).toMatchObject({ complete: true });
   });
+});
+
+describe('Redis restarted from an older snapshot', () => {
+  it('starts a new epoch with a gap for live clients, delivers what comes after, and refuses the old position', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atp-test-snapshot-'));
+    disposer.add(() => rmSync(dir, { recursive: true, force: true }));
+    const redis = await RedisServer.start({ args: ['--dir', dir, '--dbfilename', 'snapshot.rdb'] });
+    disposer.add(() => redis.kill());
+    const prefix = 'atp-test:snapshot';
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const client = await connect(url, 'client_id=snap');
+    await client.request('subscribe', { topic: 'logs' });
+    await hub.publish([log(1, 'a'), log(1, 'b')]);
+    await client.waitForData(2);
+    const admin = new Redis(redis.url);
+    await admin.save();
+    admin.disconnect();
+    await hub.publish([log(1, 'c'), log(1, 'd')]);
+    const seen = await client.waitForData(4);
+    // Redis comes back from the snapshot: c and d are gone from it, offsets 3 and 4 will be reused.
+    await redis.kill();
+    await redis.start();
+    await eventually(() => hub.publish(log(1, 'e')));
+    const e = await client.waitFor((m) => m.payload.message === 'e', { what: 'e' });
+    expect(e.sequence).toBe(6);
+    expect(e.epoch).not.toBe(seen[3]?.epoch);
+    // A client that saw d resumes: it is told of the gap rather than handed offsets reused for others.
+    const last = seen[3] as unknown as { epoch: string; offset: number; sequence: number };
+    await client.close();
+    const again = await connect(url, 'client_id=snap');
+    again.send({
+      type: 'resume',
+      id: 'r',
+      payload: {
+        epoch: last.epoch,
+        offset: last.offset,
+        sequence: last.sequence,
+        subscriptions: [{ topic: 'logs' }],
+      },
+    });
+    const resumed = await again.waitFor((m) => m.type === 'resumed');
+    expect(resumed.payload).toMatchObject({ recovered: false, reason: 'epoch_changed' });
+  }, 30_000);
+});
+
+describe('Redis restarted from an older snapshot while no hub ran', () => {
+  it('is noticed by the next hub to start: a resume from before gets a gap, never offsets reused for others', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atp-test-snapshot-'));
+    disposer.add(() => rmSync(dir, { recursive: true, force: true }));
+    const redis = await RedisServer.start({ args: ['--dir', dir, '--dbfilename', 'snapshot.rdb'] });
+    disposer.add(() => redis.kill());
+    const prefix = 'atp-test:snapshot-cold';
+    const first = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const client = await connect(first.url, 'client_id=cold');
+    await client.request('subscribe', { topic: 'logs' });
+    await first.hub.publish([log(1, 'a'), log(1, 'b')]);
+    await client.waitForData(2);
+    const admin = new Redis(redis.url);
+    await admin.save();
+    admin.disconnect();
+    await first.hub.publish([log(1, 'c'), log(1, 'd')]);
+    const last = (await client.waitForData(4))[3] as unknown as {
+      epoch: string;
+      offset: number;
+      sequence: number;
+    };
+    await client.close();
+    await first.hub.close();
+    await first.broker.close();
+    await redis.kill();
+    await redis.start();
+    const publisher = createRedisPublisher({ url: redis.url, prefix });
+    disposer.add(() => publisher.close());
+    await eventually(() => publisher.publish(log(1, 'f reuses offset 3')));
+    const second = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const again = await connect(second.url, 'client_id=cold');
+    again.send({
+      type: 'resume',
+      id: 'r',
+      payload: {
+        epoch: last.epoch,
+        offset: last.offset,
+        sequence: last.sequence,
+        subscriptions: [{ topic: 'logs' }],
+      },
+    });
+    const resumed = await again.waitFor((m) => m.type === 'resumed');
+    expect(resumed.payload).toMatchObject({ recovered: false, reason: 'epoch_changed' });
+    await second.hub.publish(log(1, 'g'));
+    await again.waitFor((m) => m.payload.message === 'g', { what: 'g' });
+    expect(again.data().map((m) => m.payload.message)).toEqual(['g']);
+  }, 30_000);
 });
