@@ -180,6 +180,9 @@ export class SessionTracker {
   onData(wireSequence: number, position: StreamPosition): DataVerdict & { sequence: number } {
     const sequence = wireSequence + this.#base;
     if (sequence <= this.#last) return { deliver: false, sequence };
+    // A hole during a replay ends it (the server cut it short: history was trimmed under it); this
+    // message is already past it.
+    if (sequence !== this.#expected) this.#replays.shift();
     const replay = this.#replays[0];
     if (replay) {
       const at = { epoch: position.epoch, offset: position.offset };

@@ -232,6 +232,20 @@ describe('SessionTracker', () => {
     expect(session.onData(1, { epoch: 'a', offset: 3 })).toEqual({ deliver: true, sequence: 4 });
   });
 
+  it('ends a replay at a hole in the numbering: what follows is not counted as replayed', () => {
+    const session = new SessionTracker();
+    const entry = { resumeFrom: undefined } as unknown as Parameters<SessionTracker['expectReplay']>[1];
+    session.expectReplay(5, entry);
+    session.onData(1, { epoch: 'a', offset: 1 });
+    session.onData(2, { epoch: 'a', offset: 2 });
+    // Three of five arrived no more: the server skipped a number, and live messages follow.
+    expect(session.onData(4, { epoch: 'a', offset: 90 })).toMatchObject({
+      gap: { expected: 3, received: 4 },
+    });
+    session.onData(5, { epoch: 'a', offset: 91 });
+    expect((entry as unknown as { resumeFrom: unknown }).resumeFrom).toEqual({ epoch: 'a', offset: 2 });
+  });
+
   it('drops a message whose stream offset was already delivered under another sequence, consuming the sequence', () => {
     const session = new SessionTracker();
     expect(session.onData(1, { epoch: 'a', offset: 5 })).toEqual({ deliver: true, sequence: 1 });
