@@ -464,7 +464,11 @@ export class RedisBroker implements Broker {
         if (this.#epoch === '') {
           const { epoch, head } = await this.#ensureEpoch(this.#reader);
           if (await this.#isRetired(epoch)) await this.#diverged(epoch);
-          else await this.#follow(epoch, head);
+          else {
+            // Before announcing anything: a Redis restarted since (a new run id) gets a new epoch first.
+            await this.#checkRun();
+            if (this.#epoch === '') await this.#follow(epoch, head);
+          }
           failures = 0;
           continue;
         }
