@@ -1,2 +1,2 @@
-export { RedisBroker, type RedisBrokerOptions } from './redis-broker.js';
+export { RedisBroker, type RedisBrokerOptions, type RedisSentinelOptions } from './redis-broker.js';
 export { createRedisPublisher, type RedisPublisher } from './publisher.js';

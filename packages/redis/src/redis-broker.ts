@@ -28,10 +28,26 @@ const PAGE = 1000;
 /** How many of the newest entries read the read loop remembers, to find where a rewritten stream forked. */
 const RING = 4096;
 
+/** A Redis primary managed by Redis Sentinel: the broker asks the sentinels where the primary is, and follows failovers. */
+export interface RedisSentinelOptions {
+  /** Some (ideally all) of the sentinels; more are learnt from them. */
+  sentinels: ReadonlyArray<{ host: string; port: number }>;
+  /** The master name the sentinels monitor (`sentinel monitor <name> ...`). */
+  name: string;
+  /** Password of the Redis primary and replicas. */
+  password?: string;
+  /** Password of the sentinels themselves, when they require one. */
+  sentinelPassword?: string;
+  /** Database number. @default 0 */
+  db?: number;
+}
+
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
-  /** Redis URL such as `redis://127.0.0.1:6379/0`. Ignored when `redis` is given. @default 'redis://127.0.0.1:6379' */
+  /** Redis URL such as `redis://127.0.0.1:6379/0`. Ignored when `redis` or `sentinel` is given. @default 'redis://127.0.0.1:6379' */
   url?: string;
+  /** A Sentinel-managed primary instead of `url`; failovers are followed without a restart. */
+  sentinel?: RedisSentinelOptions;
   /** An ioredis instance to use (duplicated for the broker's own connections; it is not closed by the broker). */
   redis?: Redis;
   /** Prefix of every key, so several deployments can share one Redis. @default 'atp:ws' */
@@ -62,6 +78,11 @@ function backoff(attempt: number): number {
   return Math.min(5000, 50 * 2 ** Math.min(attempt, 7));
 }
 
+/** Reconnection delays under Sentinel: a failover takes seconds, and the new primary is worth finding at once. */
+function sentinelBackoff(attempt: number): number {
+  return Math.min(500, 50 * 2 ** Math.min(attempt, 4));
+}
+
 /**
  * A broker on Redis: messages go to a capped Redis Stream (its history), every
  * process reads the stream in order with a blocking XREAD, and the epoch key
@@ -76,7 +97,7 @@ export class RedisBroker implements Broker {
   readonly #keys: StreamKeys;
   readonly #command: Redis;
   readonly #reader: Redis;
-  readonly #options: Required<Omit<RedisBrokerOptions, 'url' | 'redis' | 'logger' | 'prefix'>>;
+  readonly #options: Required<Omit<RedisBrokerOptions, 'url' | 'redis' | 'sentinel' | 'logger' | 'prefix'>>;
   readonly #logger: Logger;
   readonly #presence: Presence;
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
@@ -100,6 +121,12 @@ export class RedisBroker implements Broker {
   /** Nonces of the newest entries read, by offset modulo {@link RING}. */
   readonly #ringOffsets: number[] = [];
   readonly #ringNonces: string[] = [];
+  /**
+   * When the loop switched to an epoch that took the stream over below what it had delivered already
+   * (another process started it from where it had read), the newest offset delivered: entries up to it
+   * that are the ones delivered (same nonce) are not delivered again.
+   */
+  #deliveredThrough = 0;
   /** False until the read loop checked the Redis run id after the last (re)connection. */
   #runChecked = false;
   /** Limits were passed again while a run was under way: it runs once more. */
@@ -118,9 +145,26 @@ export class RedisBroker implements Broker {
       retryStrategy: backoff,
       lazyConnect: false,
     };
+    const { sentinel } = options;
     this.#command = options.redis
       ? options.redis.duplicate(connection)
-      : new Redis(options.url ?? 'redis://127.0.0.1:6379', connection);
+      : sentinel
+        ? new Redis({
+            ...connection,
+            retryStrategy: sentinelBackoff,
+            sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+            name: sentinel.name,
+            ...(sentinel.password === undefined ? {} : { password: sentinel.password }),
+            ...(sentinel.sentinelPassword === undefined
+              ? {}
+              : { sentinelPassword: sentinel.sentinelPassword }),
+            db: sentinel.db ?? 0,
+            // Sentinels unreachable: asked again soon, for ever.
+            sentinelRetryStrategy: sentinelBackoff,
+            // Told by the sentinels of a promotion (+switch-master), the connections move at once.
+            failoverDetector: true,
+          })
+        : new Redis(options.url ?? 'redis://127.0.0.1:6379', connection);
     // The reader may wait through an outage: its blocking reads are retried by the read loop.
     this.#reader = this.#command.duplicate({
       enableOfflineQueue: true,
@@ -524,7 +568,7 @@ export class RedisBroker implements Broker {
         broken = 'diverged';
         break;
       }
-      taken.push(entry);
+      if (!this.#deliveredAlready(entry)) taken.push(entry);
       this.#lastOffset = entry.offset;
       this.#lastNonce = entry.nonce;
       this.#remember(entry.offset, entry.nonce);
@@ -582,6 +626,13 @@ export class RedisBroker implements Broker {
     if (epoch === '' || from < 0 || epoch === this.#epoch) return;
     this.#logger.warn({ epoch: this.#epoch, next: epoch, from }, 'Redis restarted or failed over: new epoch');
     await this.#follow(epoch, Number(from));
+  }
+
+  /** Whether `entry` is one this loop delivered under the epoch it left (see {@link RedisBroker.#deliveredThrough}). */
+  #deliveredAlready(entry: EpochEntry): boolean {
+    if (entry.offset > this.#deliveredThrough || entry.nonce === undefined) return false;
+    const slot = entry.offset % RING;
+    return this.#ringOffsets[slot] === entry.offset && this.#ringNonces[slot] === entry.nonce;
   }
 
   /** Records the nonce of an entry this loop read, the newest {@link RING} of them. */
@@ -669,6 +720,8 @@ export class RedisBroker implements Broker {
       this.#logger.warn({ from: this.#epoch, to: epoch }, 'the Redis stream has a new epoch');
       await this.#retire(this.#epoch);
     }
+    // Taken over below what this loop delivered: what it delivered there is not delivered twice.
+    if (this.#epoch !== epoch) this.#deliveredThrough = offset < this.#lastOffset ? this.#lastOffset : 0;
     this.#epoch = epoch;
     this.#lastOffset = offset;
     // The Redis it lives in is recorded (or checked) before reading on.

@@ -1,0 +1,194 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { RedisServer, redisCommand } from '@atp/test-utils';
+import { Redis } from 'ioredis';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { toEntries, type RawStreamEntry } from '../streams.js';
+import { assertBuilt, HubProcess } from './fixtures/hub-processes.js';
+import { ResumingClient } from './fixtures/resuming-client.js';
+import { disposer } from './helpers.js';
+
+beforeAll(() => assertBuilt());
+
+const NAME = 'atp-primary';
+
+async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(100);
+  }
+}
+
+async function info(port: number, section: string): Promise<string> {
+  return String(await redisCommand(port, ['INFO', section]));
+}
+
+/** A primary, a replica of it and three sentinels monitoring it (quorum 2), all on loopback. */
+async function startSentinelSet(): Promise<{
+  primary: RedisServer;
+  replica: RedisServer;
+  sentinels: RedisServer[];
+}> {
+  const primary = await RedisServer.start();
+  disposer.add(() => primary.kill());
+  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  disposer.add(() => replica.kill());
+  await until(
+    async () => /master_link_status:up/.test(await info(replica.port, 'replication')),
+    'the replica to sync',
+  );
+  const sentinels = await Promise.all(
+    [0, 1, 2].map(() =>
+      RedisServer.start({
+        mode: 'sentinel',
+        args: [
+          ...['--sentinel', 'monitor', NAME, '127.0.0.1', String(primary.port), '2'],
+          ...['--sentinel', 'down-after-milliseconds', NAME, '1000'],
+          ...['--sentinel', 'failover-timeout', NAME, '3000'],
+        ],
+      }),
+    ),
+  );
+  for (const sentinel of sentinels) disposer.add(() => sentinel.kill());
+  // A failover needs the sentinels to know the replica and each other (hello messages, every 2 s).
+  for (const sentinel of sentinels) {
+    await until(async () => {
+      const replicas = (await redisCommand(sentinel.port, ['SENTINEL', 'REPLICAS', NAME])) as unknown[];
+      const others = (await redisCommand(sentinel.port, ['SENTINEL', 'SENTINELS', NAME])) as unknown[];
+      return replicas.length === 1 && others.length === 2;
+    }, 'the sentinels to discover the replica and each other');
+  }
+  return { primary, replica, sentinels };
+}
+
+/** `<label>-<i>` → [label, i] */
+function parse(text: string): [string, number] {
+  const dash = text.lastIndexOf('-');
+  return [text.slice(0, dash), Number(text.slice(dash + 1))];
+}
+
+describe('Redis Sentinel', () => {
+  it('follows a failover after kill -9 of the primary while two hub processes publish: every client gets every message once and in order, or an explicit gap covering exactly what Redis lost', async () => {
+    const { primary, replica, sentinels } = await startSentinelSet();
+    const sentinel = {
+      sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
+      name: NAME,
+    };
+    const prefix = 'atp-test:sentinel';
+    const hubs = await Promise.all([0, 1].map(() => HubProcess.start({ sentinel, prefix, blockMs: 100 })));
+    for (const hub of hubs) disposer.add(() => hub.kill());
+    const clients: ResumingClient[] = [];
+    for (const [h, hub] of hubs.entries()) {
+      for (const k of [0, 1]) {
+        const client = new ResumingClient(hub.url, `sentinel-${h}-${k}`, [{ topic: 'logs' }]);
+        disposer.add(() => client.close());
+        await client.start();
+        clients.push(client);
+      }
+    }
+
+    const publishing = hubs.map((hub, h) => hub.publishFor({ label: `hub${h}`, ms: 9000, window: 4 }));
+    await delay(2000);
+    const killedAt = Date.now();
+    await primary.kill();
+    const results = await Promise.all(publishing);
+    // Promoted: the sentinels name the former replica.
+    const master = (await redisCommand(sentinels[0]?.port ?? 0, [
+      'SENTINEL',
+      'GET-MASTER-ADDR-BY-NAME',
+      NAME,
+    ])) as string[];
+    expect(master[1]).toBe(String(replica.port));
+    for (const [h, result] of results.entries()) {
+      expect(result.acked.length, `hub${h} published after the failover`).toBeGreaterThan(0);
+      expect(Math.max(...result.acked), `hub${h} published after the failover`).toBeGreaterThan(
+        Math.max(0, ...result.failed.map(([i]) => i)),
+      );
+    }
+    // A last message, after which every client must have everything.
+    await hubs[0]?.publish({ label: 'end', count: 1 });
+    await Promise.all(clients.map((client) => client.untilMessage('end-0', 15_000)));
+    for (const client of clients) await client.ping();
+
+    // What the new primary holds: anything acknowledged and not there was lost by Redis.
+    const admin = new Redis(replica.port, '127.0.0.1');
+    disposer.add(() => admin.quit());
+    const held = new Set(
+      toEntries((await admin.xrange(`${prefix}:stream`, '-', '+')) as RawStreamEntry[]).map((entry) =>
+        String((entry.message.payload as { message: string }).message),
+      ),
+    );
+    const acked = new Set(results.flatMap((result, h) => result.acked.map((i) => `hub${h}-${i}`)));
+    const lost = [...acked].filter((text) => !held.has(text));
+
+    const gaps: number[] = [];
+    for (const client of clients) {
+      const texts = client.texts();
+      const seen = new Map<string, number>();
+      client.data.forEach((m, k) => {
+        const text = String(m.payload.message);
+        const first = seen.get(text);
+        if (first !== undefined) {
+          const show = (j: number) =>
+            client.data
+              .slice(Math.max(0, j - 3), j + 3)
+              .map((d) => `${d.payload.message}@${d.epoch}/${d.offset}#${d.sequence}`);
+          console.error(`${client.clientId}: ${text} twice:`, show(first), show(k));
+        }
+        seen.set(text, k);
+      });
+      expect(new Set(texts).size, `${client.clientId}: nothing twice`).toBe(texts.length);
+      // In order per publisher.
+      const last: Record<string, number> = {};
+      for (const text of texts) {
+        const [label, i] = parse(text);
+        expect(i, `${client.clientId}: ${text} in order`).toBeGreaterThan(last[label] ?? -1);
+        last[label] = i;
+      }
+      // Every hole in the numbering is explicit: a skipped sequence number and a new epoch after it.
+      const holes: number[] = [];
+      client.data.forEach((m, k) => {
+        const before = client.data[k - 1];
+        if (before && m.sequence !== (before.sequence as number) + 1) {
+          holes.push(k);
+          expect(m.epoch, `${client.clientId}: a new epoch after the gap`).not.toBe(before.epoch);
+        }
+      });
+      expect(client.problems.every((p) => p.startsWith('sequence '))).toBe(true);
+      // Only what Redis lost is missing, and only where a hole is.
+      const got = new Set(texts);
+      const missing = [...acked].filter((text) => !got.has(text));
+      expect(
+        missing.filter((text) => held.has(text)),
+        `${client.clientId}: missing though Redis has it`,
+      ).toEqual([]);
+      if (missing.length > 0)
+        expect(holes.length, `${client.clientId}: a gap for what is missing`).toBeGreaterThan(0);
+      for (const text of missing) {
+        const [label, i] = parse(text);
+        const positions = texts.map(parse);
+        let lastBefore = -1;
+        positions.forEach(([l, n], k) => {
+          if (l === label && n < i) lastBefore = k;
+        });
+        const firstAfter = positions.findIndex(([l, n]) => l === label && n > i);
+        // The hole lies between the neighbours of the missing message.
+        expect(
+          holes.some((k) => k > lastBefore && (firstAfter === -1 || k <= firstAfter)),
+          `${client.clientId}: ${text} is covered by a gap`,
+        ).toBe(true);
+      }
+      gaps.push(missing.length);
+    }
+
+    const refused = results.flatMap((result) =>
+      result.refusals.filter(([, end]) => end >= killedAt).map(([start, end]) => end - start),
+    );
+    console.info(
+      `sentinel failover: publishing refused for ${Math.max(0, ...refused)} ms after kill -9 of the primary; ` +
+        `${acked.size} messages acknowledged, ${lost.length} of them lost by Redis, ` +
+        `the clients' gaps covered ${Math.min(...gaps)}–${Math.max(...gaps)} messages; ` +
+        `${results.reduce((n, r) => n + r.failed.length, 0)} publish calls refused`,
+    );
+  }, 90_000);
+});
