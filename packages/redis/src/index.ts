@@ -1,2 +1,7 @@
-export { RedisBroker, type RedisBrokerOptions, type RedisSentinelOptions } from './redis-broker.js';
+export {
+  RedisBroker,
+  type RedisBrokerOptions,
+  type RedisClusterOptions,
+  type RedisSentinelOptions,
+} from './redis-broker.js';
 export { createRedisPublisher, type RedisPublisher } from './publisher.js';

@@ -10,7 +10,7 @@ import {
   type StreamBatch,
   supersedeKeyOf,
 } from '@atp/ws-server';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { Presence } from './presence.js';
 import {
   APPEND_SCRIPT,
@@ -42,12 +42,25 @@ export interface RedisSentinelOptions {
   db?: number;
 }
 
+/**
+ * A Redis Cluster: every key of a deployment is under one hash tag (`{<prefix>}`), so the stream and
+ * its scripts live in one slot, on one master at a time. Slot moves and failovers are followed.
+ */
+export interface RedisClusterOptions {
+  /** Some (ideally all) of the cluster's nodes; the others are learnt from them. */
+  nodes: ReadonlyArray<{ host: string; port: number }>;
+  /** Password of the nodes. */
+  password?: string;
+}
+
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
   /** Redis URL such as `redis://127.0.0.1:6379/0`. Ignored when `redis` or `sentinel` is given. @default 'redis://127.0.0.1:6379' */
   url?: string;
   /** A Sentinel-managed primary instead of `url`; failovers are followed without a restart. */
   sentinel?: RedisSentinelOptions;
+  /** A Redis Cluster instead of `url` (see {@link RedisClusterOptions}). */
+  cluster?: RedisClusterOptions;
   /** An ioredis instance to use (duplicated for the broker's own connections; it is not closed by the broker). */
   redis?: Redis;
   /** Prefix of every key, so several deployments can share one Redis. @default 'atp:ws' */
@@ -97,7 +110,19 @@ export class RedisBroker implements Broker {
   readonly #keys: StreamKeys;
   readonly #command: Redis;
   readonly #reader: Redis;
-  readonly #options: Required<Omit<RedisBrokerOptions, 'url' | 'redis' | 'sentinel' | 'logger' | 'prefix'>>;
+  readonly #options: Required<
+    Omit<RedisBrokerOptions, 'url' | 'redis' | 'sentinel' | 'cluster' | 'logger' | 'prefix'>
+  >;
+  /**
+   * Makes the subscriber connection. On a cluster, the connections are `Cluster` instances: they run
+   * the same commands as `Redis` (routed by key), which is all the broker uses them for, except
+   * INFO (see {@link RedisBroker.#runId}).
+   */
+  readonly #newSubscriber: () => Redis;
+  /** Set on a cluster: the slot of every key of the deployment, once known. */
+  readonly #cluster: { slot: number | undefined } | undefined;
+  /** When the read loop last checked the run id of the master serving the stream (clusters only). */
+  #runCheckedAt = 0;
   readonly #logger: Logger;
   readonly #presence: Presence;
   readonly #listeners = new Set<(batch: StreamBatch) => void>();
@@ -146,32 +171,59 @@ export class RedisBroker implements Broker {
       lazyConnect: false,
     };
     const { sentinel } = options;
-    this.#command = options.redis
-      ? options.redis.duplicate(connection)
-      : sentinel
-        ? new Redis({
-            ...connection,
-            retryStrategy: sentinelBackoff,
-            sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
-            name: sentinel.name,
-            ...(sentinel.password === undefined ? {} : { password: sentinel.password }),
-            ...(sentinel.sentinelPassword === undefined
-              ? {}
-              : { sentinelPassword: sentinel.sentinelPassword }),
-            db: sentinel.db ?? 0,
-            // Sentinels unreachable: asked again soon, for ever.
-            sentinelRetryStrategy: sentinelBackoff,
-            // Told by the sentinels of a promotion (+switch-master), the connections move at once.
-            failoverDetector: true,
-          })
-        : new Redis(options.url ?? 'redis://127.0.0.1:6379', connection);
+    this.#command = options.cluster
+      ? (undefined as unknown as Redis) // made below, with the reader
+      : options.redis
+        ? options.redis.duplicate(connection)
+        : sentinel
+          ? new Redis({
+              ...connection,
+              retryStrategy: sentinelBackoff,
+              sentinels: sentinel.sentinels.map(({ host, port }) => ({ host, port })),
+              name: sentinel.name,
+              ...(sentinel.password === undefined ? {} : { password: sentinel.password }),
+              ...(sentinel.sentinelPassword === undefined
+                ? {}
+                : { sentinelPassword: sentinel.sentinelPassword }),
+              db: sentinel.db ?? 0,
+              // Sentinels unreachable: asked again soon, for ever.
+              sentinelRetryStrategy: sentinelBackoff,
+              // Told by the sentinels of a promotion (+switch-master), the connections move at once.
+              failoverDetector: true,
+            })
+          : new Redis(options.url ?? 'redis://127.0.0.1:6379', connection);
     // The reader may wait through an outage: its blocking reads are retried by the read loop.
-    this.#reader = this.#command.duplicate({
+    const reading: RedisOptions = {
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       autoResendUnfulfilledCommands: true,
       lazyConnect: false,
-    });
+    };
+    if (options.cluster) {
+      this.#cluster = { slot: undefined };
+      const nodes = options.cluster.nodes.map(({ host, port }) => ({ host, port }));
+      const password = options.cluster.password === undefined ? {} : { password: options.cluster.password };
+      const clusterOf = (redisOptions: RedisOptions, offline: boolean): Redis => {
+        const clusterOptions: ClusterOptions = {
+          enableOfflineQueue: offline,
+          clusterRetryStrategy: backoff,
+          lazyConnect: false,
+          redisOptions: {
+            maxRetriesPerRequest: redisOptions.maxRetriesPerRequest ?? null,
+            autoResendUnfulfilledCommands: redisOptions.autoResendUnfulfilledCommands ?? true,
+            ...password,
+          },
+        };
+        return new Cluster(nodes, clusterOptions) as unknown as Redis;
+      };
+      this.#command = clusterOf(connection, false);
+      this.#reader = clusterOf(reading, true);
+      this.#newSubscriber = () => clusterOf(reading, true);
+    } else {
+      this.#cluster = undefined;
+      this.#reader = this.#command.duplicate(reading);
+      this.#newSubscriber = () => this.#reader.duplicate({ lazyConnect: false });
+    }
     this.#keys = keysFor(options.prefix ?? 'atp:ws');
     this.#options = {
       maxMessages: options.maxMessages ?? 100_000,
@@ -187,6 +239,7 @@ export class RedisBroker implements Broker {
     this.#presence = new Presence(
       this.#command,
       this.#keys.presence,
+      this.#keys.presenceIndex,
       this.#options.presenceTtlMs,
       this.#keys.session,
       this.#options.sessionTtlMs,
@@ -438,7 +491,7 @@ export class RedisBroker implements Broker {
   ): Promise<() => Promise<void>> {
     if (!this.#subscriber) {
       // A connection of its own: a subscribed connection can run no other command.
-      const subscriber = this.#reader.duplicate({ lazyConnect: false });
+      const subscriber = this.#newSubscriber();
       subscriber.on('error', (error: Error) => this.#logger.debug({ err: error }, 'redis subscriber error'));
       subscriber.on('message', (_channel: string, text: string) => {
         let clientId: unknown;
@@ -516,8 +569,12 @@ export class RedisBroker implements Broker {
           failures = 0;
           continue;
         }
+        // On a cluster the stream's slot may move to another master (or fail over) with no reconnection seen.
+        if (this.#cluster && Date.now() - this.#runCheckedAt > this.#options.blockMs)
+          this.#runChecked = false;
         if (!this.#runChecked) {
           this.#runChecked = true;
+          this.#runCheckedAt = Date.now();
           await this.#checkRun();
         }
         const result = (await this.#reader.xread(
@@ -673,6 +730,15 @@ export class RedisBroker implements Broker {
 
   /** The run id of the Redis process the read loop is connected to (a restart or failover changes it). */
   async #runId(): Promise<string | undefined> {
+    if (this.#cluster) {
+      // INFO goes to any node of a cluster: the master serving the stream's slot is asked instead.
+      const cluster = this.#reader as unknown as Cluster;
+      this.#cluster.slot ??= Number(await cluster.cluster('KEYSLOT', this.#keys.stream));
+      const owner = cluster.slots[this.#cluster.slot]?.[0];
+      const node = cluster.nodes('master').find(({ options }) => `${options.host}:${options.port}` === owner);
+      if (!node) return undefined;
+      return /run_id:(\w+)/.exec(await node.info('server'))?.[1];
+    }
     return /run_id:(\w+)/.exec(await this.#reader.info('server'))?.[1];
   }
 

@@ -16,7 +16,10 @@ export interface StreamKeys {
   readonly newest: string;
   /** The newest offset trimmed from history for space or age: a position before it is a gap. */
   readonly truncated: string;
+  /** Prefix of each process's client list (`<tag>:presence:<server id>`). */
   readonly presence: string;
+  /** Sorted set of server ids, scored by when their client list expires: listed without SCAN (a cluster has no global SCAN). */
+  readonly presenceIndex: string;
   readonly session: string;
   /** Prefix of the keys that mark an epoch the stream left (`<prefix>:retired:<epoch>`). */
   readonly retired: string;
@@ -28,7 +31,17 @@ export interface StreamKeys {
   readonly run: string;
 }
 
-export function keysFor(prefix: string): StreamKeys {
+/**
+ * The hash tag every key of a deployment is under: `{<prefix>}`, or the prefix itself when it has a
+ * tag already (`{atp}:ws`). One tag puts every key in one hash slot, so that the Lua scripts, which
+ * touch several keys, and MGET run on Redis Cluster too.
+ */
+export function hashTagged(prefix: string): string {
+  return /\{[^{}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
+}
+
+export function keysFor(prefixOrTag: string): StreamKeys {
+  const prefix = hashTagged(prefixOrTag);
   return {
     stream: `${prefix}:stream`,
     offset: `${prefix}:offset`,
@@ -39,6 +52,7 @@ export function keysFor(prefix: string): StreamKeys {
     newest: `${prefix}:newest`,
     truncated: `${prefix}:truncated`,
     presence: `${prefix}:presence:`,
+    presenceIndex: `${prefix}:presence`,
     session: `${prefix}:session:`,
     sessionTaken: `${prefix}:session-taken`,
     sessionOrder: `${prefix}:session-order`,

@@ -119,12 +119,15 @@ export class OwnRedis {
 
   async #keys(redis: Redis, prefix: string): Promise<string[]> {
     const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
+    // @atp/ws-redis keeps a deployment's keys under the hash tag `{<prefix>}` (one cluster slot).
+    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...batch);
+      } while (cursor !== '0');
+    }
     return keys;
   }
 

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createRedisPublisher, RedisBroker } from '../index.js';
 import { connect, disposer, log, startRedisHub, uniquePrefix } from './helpers.js';
+import { hashTagged } from '../streams.js';
 
 async function ownRedis(port?: number): Promise<RedisServer> {
   const server = await RedisServer.start(port === undefined ? {} : { port });
@@ -91,7 +92,7 @@ describe('Redis rolled back behind what the hub delivered', () => {
     // What a failover to a replica that lagged leaves: the keys as they were earlier, epoch included.
     const admin = new Redis(redis.url);
     disposer.add(() => admin.quit());
-    const keys = await admin.keys(`${prefix}:*`);
+    const keys = await admin.keys(`${hashTagged(prefix)}:*`);
     const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
     await hub.publish([log(1, 'c'), log(1, 'd'), log(1, 'e')]);
     await client.waitForData(5);
@@ -170,7 +171,7 @@ describe('Redis back at an epoch it had left', () => {
     await client.waitForData(2);
     const admin = new Redis(redis.url);
     disposer.add(() => admin.quit());
-    const keys = await admin.keys(`${prefix}:*`);
+    const keys = await admin.keys(`${hashTagged(prefix)}:*`);
     const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
 
     // Redis restarts empty (a new epoch), then goes back to the state it had before.

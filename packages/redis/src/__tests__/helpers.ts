@@ -9,6 +9,7 @@ import {
 import { Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { RedisBroker, type RedisBrokerOptions } from '../index.js';
+import { hashTagged } from '../streams.js';
 
 /**
  * The Redis these tests share: a redis-server that vitest.config.ts's global setup started for this
@@ -24,7 +25,7 @@ export function uniquePrefix(): string {
   const prefix = `atp-test:${randomBytes(4).toString('hex')}`;
   disposer.add(async () => {
     const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
+    const keys = await redis.keys(`${hashTagged(prefix)}:*`);
     if (keys.length > 0) await redis.del(...keys);
     await redis.quit();
   });

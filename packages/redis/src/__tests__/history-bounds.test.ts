@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { RedisBroker, type RedisBrokerOptions } from '../index.js';
 import { disposer, log, REDIS_URL, uniquePrefix } from './helpers.js';
+import { keysFor } from '../streams.js';
 
 function broker(options: RedisBrokerOptions): RedisBroker {
   const created = new RedisBroker({ url: REDIS_URL, ...options });
@@ -51,8 +52,8 @@ describe('history in Redis is bounded in bytes as well as in messages', () => {
     for (let i = 0; i < 10; i++) await bounded.publish(Array.from({ length: 10 }, () => log(1, text)));
     const redis = new Redis(REDIS_URL);
     disposer.add(() => redis.quit());
-    await until(async () => Number(await redis.get(`${prefix}:bytes`)) <= 20_000);
-    const kept = await redis.xlen(`${prefix}:stream`);
+    await until(async () => Number(await redis.get(keysFor(prefix).bytes)) <= 20_000);
+    const kept = await redis.xlen(keysFor(prefix).stream);
     expect(kept).toBeLessThan(25);
     expect(kept).toBeGreaterThan(10);
     const { epoch } = await bounded.position();
@@ -101,7 +102,7 @@ describe('history in Redis is bounded in bytes as well as in messages', () => {
     for (let i = 0; i < 5; i++) await aging.publish(Array.from({ length: 500 }, () => log(1, 'old')));
     const redis = new Redis(REDIS_URL);
     disposer.add(() => redis.quit());
-    expect(await redis.xlen(`${prefix}:stream`)).toBe(2500);
-    await until(async () => (await redis.xlen(`${prefix}:stream`)) === 0);
+    expect(await redis.xlen(keysFor(prefix).stream)).toBe(2500);
+    await until(async () => (await redis.xlen(keysFor(prefix).stream)) === 0);
   });
 });

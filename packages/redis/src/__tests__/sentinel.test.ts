@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { RedisServer, redisCommand } from '@atp/test-utils';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { toEntries, type RawStreamEntry } from '../streams.js';
+import { keysFor, type RawStreamEntry, toEntries } from '../streams.js';
 import { assertBuilt, HubProcess } from './fixtures/hub-processes.js';
 import { ResumingClient } from './fixtures/resuming-client.js';
 import { disposer } from './helpers.js';
@@ -114,7 +114,7 @@ describe('Redis Sentinel', () => {
     const admin = new Redis(replica.port, '127.0.0.1');
     disposer.add(() => admin.quit());
     const held = new Set(
-      toEntries((await admin.xrange(`${prefix}:stream`, '-', '+')) as RawStreamEntry[]).map((entry) =>
+      toEntries((await admin.xrange(keysFor(prefix).stream, '-', '+')) as RawStreamEntry[]).map((entry) =>
         String((entry.message.payload as { message: string }).message),
       ),
     );
