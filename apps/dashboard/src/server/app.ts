@@ -72,11 +72,24 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
   const app = express();
   app.disable('x-powered-by');
   const server = createServer(app);
-  // ATP_WS_REDIS_URL: several processes behind a load balancer share one Redis and behave as one.
-  const broker =
-    config.redisUrl === undefined
-      ? undefined
-      : new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix, logger });
+  // ATP_WS_REDIS_URL (or _SENTINELS / _CLUSTER): several processes behind a load balancer share one
+  // Redis and behave as one.
+  const password = config.redisPassword === undefined ? {} : { password: config.redisPassword };
+  const broker = config.redisSentinel
+    ? new RedisBroker({
+        sentinel: { ...config.redisSentinel, ...password },
+        prefix: config.redisPrefix,
+        logger,
+      })
+    : config.redisCluster
+      ? new RedisBroker({
+          cluster: { ...config.redisCluster, ...password },
+          prefix: config.redisPrefix,
+          logger,
+        })
+      : config.redisUrl === undefined
+        ? undefined
+        : new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix, logger });
   const hub = createATPWebSocketServer({ server, logger, ...(broker ? { broker } : {}) });
   const store = new ExecutionStore();
   app.use(createATPRouter(hub, { adminToken: config.adminToken, publishToken: config.publishToken }));

@@ -34,6 +34,43 @@ describe('loadConfig', () => {
     });
   });
 
+  it('selects a Sentinel-managed primary or a Redis Cluster, one Redis mode at a time', () => {
+    expect(
+      loadConfig({
+        ATP_WS_REDIS_SENTINELS: 'sentinel-1:26379, 10.0.0.2:26380',
+        ATP_WS_REDIS_SENTINEL_NAME: 'atp',
+        ATP_WS_REDIS_PASSWORD: 'pw',
+      }),
+    ).toMatchObject({
+      redisUrl: undefined,
+      redisSentinel: {
+        sentinels: [
+          { host: 'sentinel-1', port: 26379 },
+          { host: '10.0.0.2', port: 26380 },
+        ],
+        name: 'atp',
+      },
+      redisPassword: 'pw',
+    });
+    expect(loadConfig({ ATP_WS_REDIS_CLUSTER: 'a:7000,b:7001' }).redisCluster).toEqual({
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+    });
+    for (const env of [
+      { ATP_WS_REDIS_SENTINELS: 'a:26379' },
+      { ATP_WS_REDIS_SENTINELS: 'a', ATP_WS_REDIS_SENTINEL_NAME: 'x' },
+      { ATP_WS_REDIS_CLUSTER: 'a:70000' },
+      { ATP_WS_REDIS_URL: 'redis://a:6379', ATP_WS_REDIS_CLUSTER: 'a:7000' },
+    ]) {
+      expect(() => loadConfig(env), JSON.stringify(env)).toThrow(ConfigError);
+    }
+    expect(describeConfig(loadConfig({ ATP_WS_REDIS_CLUSTER: 'a:7000' })).join('\n')).toMatch(
+      /ATP_WS_REDIS_CLUSTER\s+a:7000 \(Redis broker on a Redis Cluster, prefix atp:ws\)/,
+    );
+  });
+
   it('treats an empty token as unset, so its endpoints stay disabled', () => {
     expect(loadConfig({ ATP_WS_ADMIN_TOKEN: '', ATP_WS_PUBLISH_TOKEN: '  ' })).toMatchObject({
       adminToken: undefined,
