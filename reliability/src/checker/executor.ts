@@ -287,6 +287,15 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
             dumps = undefined;
           } else note = 'no snapshot: skipped';
           break;
+        case 'redis-failover':
+          if (redis?.running) {
+            // Writes in the lag window are acknowledged and then lost: the gap must say so.
+            resets.push(clock.tick());
+            await redis.failover(op.lagMs);
+            resets.push(clock.tick());
+            fault(op.lagMs > 0 ? 'redis-failover-lossy' : 'redis-failover');
+          } else note = 'Redis down: skipped';
+          break;
         case 'sleep':
           await sleep(op.ms);
           break;

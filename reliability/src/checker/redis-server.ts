@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** A free TCP port on loopback (closed again at once; good enough for a test). */
@@ -45,12 +48,59 @@ export class OwnRedis {
     return this.#child !== undefined;
   }
 
-  /** Starts an empty redis-server on the port and waits until it answers. */
-  async start(): Promise<void> {
+  /**
+   * Failover of the primary, as Sentinel does it, on the same address: a replica is started and
+   * synced, promoted (it stops replicating), the primary goes on acknowledging writes for `lagMs`
+   * (what the replica never gets: lost by the failover), then the primary is killed (-9) and a new
+   * process on its port starts from the replica's data (a new run id, as after a promotion).
+   */
+  async failover(lagMs: number): Promise<void> {
+    if (!this.#child) return;
+    const dir = mkdtempSync(join(tmpdir(), 'atp-checker-replica-'));
+    const replicaPort = await freePort();
+    const replica = spawn(
+      'redis-server',
+      [
+        ...['--port', String(replicaPort), '--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+        ...['--appendonly', 'no', '--loglevel', 'warning', '--replicaof', '127.0.0.1', String(this.port)],
+      ],
+      { stdio: 'ignore' },
+    );
+    const exited = new Promise((resolve) => replica.once('exit', resolve));
+    try {
+      const at = new OwnRedis(replicaPort);
+      const deadline = Date.now() + 10_000;
+      while (!(await at.#synced())) {
+        if (Date.now() > deadline) throw new Error('the replica did not sync');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await at.#with((redis) => redis.replicaof('NO', 'ONE'));
+      await new Promise((resolve) => setTimeout(resolve, lagMs));
+      await at.#with((redis) => redis.save());
+      await this.kill();
+      await this.start(['--dir', dir, '--dbfilename', 'dump.rdb']);
+    } finally {
+      replica.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  async #synced(): Promise<boolean> {
+    try {
+      return await this.#with(async (redis) => /master_link_status:up/.test(await redis.info('replication')));
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts an empty redis-server on the port (or one loading what `args` say) and waits until it answers. */
+  async start(args: readonly string[] = []): Promise<void> {
     if (this.#child) return;
     const child = spawn(
       'redis-server',
       [
+        ...args,
         '--port',
         String(this.port),
         '--bind',

@@ -27,6 +27,7 @@ export type Op =
   | { op: 'redis-restart' }
   | { op: 'redis-snapshot' }
   | { op: 'redis-rollback' }
+  | { op: 'redis-failover'; lagMs: number }
   | { op: 'sleep'; ms: number };
 
 export interface ClientSpec {
@@ -110,7 +111,11 @@ export function generate(seed: number): Schedule {
     } else if (roll < 0.86 && broker === 'redis') {
       ops.push({ op: 'redis-restart' });
     } else if (roll < 0.9 && broker === 'redis') {
-      ops.push({ op: rand() < 0.5 ? 'redis-snapshot' : 'redis-rollback' });
+      // One draw, as before this fault existed, so that older seeds keep the rest of their schedule.
+      const pick = rand();
+      if (pick < 0.4) ops.push({ op: 'redis-snapshot' });
+      else if (pick < 0.8) ops.push({ op: 'redis-rollback' });
+      else ops.push({ op: 'redis-failover', lagMs: ops.length % 2 === 0 ? 0 : 150 });
     } else {
       ops.push({ op: 'sleep', ms: 20 + int(300) });
     }
@@ -143,6 +148,8 @@ export function describeOp(op: Op): string {
       return 'DUMP of the broker keys (for a rollback)';
     case 'redis-rollback':
       return 'RESTORE of the broker keys as DUMPed (rollback)';
+    case 'redis-failover':
+      return `failover of the Redis primary to a replica${op.lagMs > 0 ? ` that missed the last ${op.lagMs} ms of writes` : ''}`;
     case 'sleep':
       return `sleep ${op.ms} ms`;
   }
