@@ -22,6 +22,12 @@ import {
 } from './scripts.js';
 import { type EpochEntry, keysFor, type RawStreamEntry, type StreamKeys, toEntries } from './streams.js';
 
+/** Sets KEYS[1] to ARGV[2] if it still holds ARGV[1]. */
+const SWAP_RUN_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+`;
+
 /** Entries one script call handles at most when compacting or trimming. */
 const PAGE = 1000;
 
@@ -668,6 +674,15 @@ export class RedisBroker implements Broker {
   async #checkRun(): Promise<void> {
     const run = await this.#runId();
     if (!run) return;
+    const stored = await this.#reader.get(this.#keys.run);
+    // The same Redis process: nothing to do (and nothing to read; on a cluster this runs every blockMs).
+    if (stored === run) return;
+    if (stored !== null && (await this.#movedFrom(stored))) {
+      // The stream's slot moved to another master (MIGRATE moves keys whole): nothing was lost.
+      await this.#reader.eval(SWAP_RUN_SCRIPT, 1, this.#keys.run, stored, run);
+      this.#logger.info({ from: stored, to: run }, "the Redis stream's slot moved to another master");
+      return;
+    }
     const agreed = await this.#agreedThrough();
     const [epoch, from] = await this.#script<[string, number]>(
       this.#reader,
@@ -683,6 +698,24 @@ export class RedisBroker implements Broker {
     if (epoch === '' || from < 0 || epoch === this.#epoch) return;
     this.#logger.warn({ epoch: this.#epoch, next: epoch, from }, 'Redis restarted or failed over: new epoch');
     await this.#follow(epoch, Number(from));
+  }
+
+  /**
+   * On a cluster, whether the master whose run id the epoch recorded is still a master, alive: the
+   * stream's slot was moved off it (resharding), not failed over (a failed master comes back as a replica).
+   */
+  async #movedFrom(run: string): Promise<boolean> {
+    if (!this.#cluster) return false;
+    const masters = (this.#reader as unknown as Cluster).nodes('master');
+    const runs = await Promise.all(
+      masters.map((node) =>
+        node.info('server').then(
+          (text) => /run_id:(\w+)/.exec(text)?.[1],
+          () => undefined,
+        ),
+      ),
+    );
+    return runs.includes(run);
   }
 
   /** Whether `entry` is one this loop delivered under the epoch it left (see {@link RedisBroker.#deliveredThrough}). */

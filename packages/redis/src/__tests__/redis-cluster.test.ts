@@ -186,6 +186,19 @@ describe('Redis Cluster (three masters)', () => {
       expect(client.problems.filter((p) => !p.startsWith('sequence '))).toEqual([]);
     }
     const epochs = new Set(mover.data.map((m) => m.epoch)).size;
+    // The hubs follow the master serving the slot now: the epoch's run id is the new owner's.
+    const targetRun = /run_id:(\w+)/.exec(
+      String(await redisCommand(target.server.port, ['INFO', 'server'])),
+    )?.[1];
+    await until(
+      async () => (await redisCommand(target.server.port, ['GET', keysFor(prefix).run])) === targetRun,
+      "the epoch's run id to be the new owner's",
+    );
+    // Nothing was lost by the move (MIGRATE moves keys whole): no gap, one epoch throughout.
+    for (const client of [mover, stays]) {
+      expect(new Set(client.data.map((m) => m.epoch)).size, `${client.clientId}: epochs`).toBe(1);
+      expect(client.problems, `${client.clientId}: problems`).toEqual([]);
+    }
     console.info(
       `cluster slot move: ${moved.acked.length} published during it, ${moved.failed.length} refused, refusals ${moved.refusals.map(([s, e]) => e - s).join(', ') || 'none'} ms; epochs a client saw: ${epochs}`,
     );
