@@ -162,6 +162,14 @@ export class RedisBroker implements Broker {
   #runChecked = false;
   /** Limits were passed again while a run was under way: it runs once more. */
   #limitAgain = false;
+  /** Resolved when the read loop first announces the epoch it follows. */
+  readonly #firstAnnounce: { promise: Promise<void>; resolve: () => void } = (() => {
+    let resolve: () => void = () => {};
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    return { promise, resolve };
+  })();
   /** Settles once the first connection attempt of the command connection succeeded or failed. */
   readonly #firstAttempt: Promise<void>;
 
@@ -316,6 +324,23 @@ export class RedisBroker implements Broker {
     if (bytes > this.#options.maxBytes || length > this.#options.maxMessages) void this.#enforceLimits();
   }
 
+  /**
+   * Once the read loop runs, waits (a few seconds at most) until it announced the epoch it follows:
+   * before that, a Redis restarted since the epoch began (a new run id) still shows the old epoch, and a
+   * position handed out then would be one the read loop is about to leave.
+   */
+  async #announced(): Promise<void> {
+    if (!this.#reading || this.#epoch !== '') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#firstAnnounce.promise,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 5000);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Runs one of the scripts defined on `redis`. */
   #script<T>(redis: Redis, name: string, ...args: Array<string | number>): Promise<T> {
     return (redis as unknown as Record<string, (...a: Array<string | number>) => Promise<T>>)[name]?.(
@@ -430,6 +455,7 @@ export class RedisBroker implements Broker {
 
   async read(from: ReplayFrom, options: ReadOptions = {}): Promise<HistoryRead> {
     await this.#usable();
+    await this.#announced();
     const { epoch, head, base, truncated: trimmedThrough } = await this.#ensureEpoch();
     const sameEpoch = from !== 'start' && from.epoch === epoch;
     if (sameEpoch && from.offset > head)
@@ -455,6 +481,7 @@ export class RedisBroker implements Broker {
 
   async position(): Promise<{ epoch: string; offset: number }> {
     await this.#usable();
+    await this.#announced();
     const { epoch, head } = await this.#ensureEpoch();
     return { epoch, offset: head };
   }
@@ -827,6 +854,7 @@ export class RedisBroker implements Broker {
     this.#runChecked = false;
     this.#lastNonce = offset === 0 ? undefined : toEntries(at)[0]?.nonce;
     this.#emit({ epoch, entries: [], head: offset });
+    this.#firstAnnounce.resolve();
   }
 
   /**
