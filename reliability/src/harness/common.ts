@@ -114,12 +114,15 @@ export function uniquePrefix(name: string): string {
   const prefix = `atp-reliability:${name}:${randomBytes(4).toString('hex')}`;
   disposer.add(async () => {
     const redis = new Redis(REDIS_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    // The broker keeps every key of a prefix under its hash tag, `{<prefix>}:…`.
+    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
     await redis.quit();
   });
   return prefix;
