@@ -1,33 +1,8 @@
 import { render, screen, waitFor } from '@testing-library/react';
-import * as React from 'react';
 import { describe, expect, it } from 'vitest';
 import { ATPWebSocketProvider, useATPWebSocket } from '../index.js';
+import { TestProgress } from './guide-example.js';
 import { clientOptions, progress, startHub } from './helpers.js';
-
-// The guide's "React Hook" example, verbatim but for the prop's type annotation.
-function TestProgress({ suiteExecutionId }: { suiteExecutionId: number }) {
-  const { isConnected, subscribe, on } = useATPWebSocket();
-  const [progress, setProgress] = React.useState(0);
-
-  React.useEffect(() => {
-    const cleanup = on('test_progress', (data) => {
-      if (data.suite_execution_id === suiteExecutionId) {
-        setProgress(data.progress_percent);
-      }
-    });
-
-    subscribe('test:progress', { suite_execution_id: suiteExecutionId });
-
-    return cleanup;
-  }, [suiteExecutionId, on, subscribe]);
-
-  return (
-    <div>
-      <p>Connected: {isConnected ? 'Yes' : 'No'}</p>
-      <p>Progress: {progress}%</p>
-    </div>
-  );
-}
 
 function Probe({ seen }: { seen: Set<unknown> }) {
   const { on, subscribe, unsubscribe, off, status } = useATPWebSocket();

@@ -3,33 +3,9 @@ import { createATPWebSocketServer } from '@atp/ws-server';
 import * as React from 'react';
 import { StrictMode } from 'react';
 import { describe, expect, it } from 'vitest';
-import { ATPWebSocket, ATPWebSocketProvider, useATPWebSocket, useLatest, useMessageList } from '../index.js';
+import { ATPWebSocket, ATPWebSocketProvider, useLatest, useMessageList } from '../index.js';
+import { TestProgress } from './guide-example.js';
 import { clientOptions, disposer, log, progress, startHub } from './helpers.js';
-
-// The guide's "React Hook" example, verbatim but for the prop's type annotation.
-function TestProgress({ suiteExecutionId }: { suiteExecutionId: number }) {
-  const { isConnected, subscribe, on } = useATPWebSocket();
-  const [progress, setProgress] = React.useState(0);
-
-  React.useEffect(() => {
-    const cleanup = on('test_progress', (data) => {
-      if (data.suite_execution_id === suiteExecutionId) {
-        setProgress(data.progress_percent);
-      }
-    });
-
-    subscribe('test:progress', { suite_execution_id: suiteExecutionId });
-
-    return cleanup;
-  }, [suiteExecutionId, on, subscribe]);
-
-  return (
-    <div>
-      <p>Connected: {isConnected ? 'Yes' : 'No'}</p>
-      <p>Progress: {progress}%</p>
-    </div>
-  );
-}
 
 /** The guide's best practice 4, on a client of its own. */
 function BestPractice({ ws }: { ws: ATPWebSocket }) {
