@@ -38,6 +38,22 @@ async function upgradeStatus(url: string): Promise<number> {
   }
 }
 
+/** Connects as `clientId` and resumes every log from `last`; resolves with the client and its `resumed`. */
+async function resumeLogs(
+  url: string,
+  clientId: string,
+  last: { epoch: string; offset: number; sequence: number },
+) {
+  const again = await connect(url, `client_id=${clientId}`);
+  const { epoch, offset, sequence } = last;
+  again.send({
+    type: 'resume',
+    id: 'r',
+    payload: { epoch, offset, sequence, subscriptions: [{ topic: 'logs' }] },
+  });
+  return { again, resumed: await again.waitFor((m) => m.type === 'resumed') };
+}
+
 describe('Redis unreachable when the hub starts', () => {
   it('refuses clients and publishes loudly until Redis answers, then recovers on its own', async () => {
     const port = await freePort();
@@ -221,18 +237,7 @@ describe('Redis restarted from an older snapshot', () => {
     // A client that saw d resumes: it is told of the gap rather than handed offsets reused for others.
     const last = seen[3] as unknown as { epoch: string; offset: number; sequence: number };
     await client.close();
-    const again = await connect(url, 'client_id=snap');
-    again.send({
-      type: 'resume',
-      id: 'r',
-      payload: {
-        epoch: last.epoch,
-        offset: last.offset,
-        sequence: last.sequence,
-        subscriptions: [{ topic: 'logs' }],
-      },
-    });
-    const resumed = await again.waitFor((m) => m.type === 'resumed');
+    const { resumed } = await resumeLogs(url, 'snap', last);
     expect(resumed.payload).toMatchObject({ recovered: false, reason: 'epoch_changed' });
   }, 30_000);
 });
@@ -267,18 +272,7 @@ describe('Redis restarted from an older snapshot while no hub ran', () => {
     disposer.add(() => publisher.close());
     await eventually(() => publisher.publish(log(1, 'f reuses offset 3')));
     const second = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
-    const again = await connect(second.url, 'client_id=cold');
-    again.send({
-      type: 'resume',
-      id: 'r',
-      payload: {
-        epoch: last.epoch,
-        offset: last.offset,
-        sequence: last.sequence,
-        subscriptions: [{ topic: 'logs' }],
-      },
-    });
-    const resumed = await again.waitFor((m) => m.type === 'resumed');
+    const { again, resumed } = await resumeLogs(second.url, 'cold', last);
     expect(resumed.payload).toMatchObject({ recovered: false, reason: 'epoch_changed' });
     await second.hub.publish(log(1, 'g'));
     await again.waitFor((m) => m.payload.message === 'g', { what: 'g' });
