@@ -1,8 +1,15 @@
 // The load generator: N raw `ws` clients in one process, the same code for
 // every target (only the handshake differs), checking order and loss and
 // timing each delivery. Driven by the orchestrator over IPC.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { subscriptionsFor, keyOfSubscription, keysOfMessage, messageFor } from './scenario.mjs';
+import {
+  DASHBOARD_TOPICS,
+  keyOfSubscription,
+  keysOfMessage,
+  messageFor,
+  subscriptionsFor,
+} from './scenario.mjs';
 
 const MARK = Buffer.from('"@');
 const COLON = 0x3a;
@@ -34,6 +41,16 @@ process.on('message', (message) => {
   if (message.cmd === 'connect') void connectAll(message);
   else if (message.cmd === 'phase') startPhase(message);
   else if (message.cmd === 'report') send({ type: 'report', ...report() });
+  else if (message.cmd === 'record') startRecording(message);
+  else if (message.cmd === 'live-stats') send({ type: 'live-stats', ...liveStats(message) });
+  else if (message.cmd === 'live-check') void liveCheck(message);
+  else if (message.cmd === 'delay') {
+    // This process's own event-loop delay and CPU since the last ask: what the live clients' latency owes to it.
+    const cpu = process.cpuUsage(recording.cpu);
+    send({ type: 'delay', maxMs: recording.delay.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 });
+    recording.delay.reset();
+    recording.cpu = process.cpuUsage();
+  } else if (message.cmd === 'join') void joinAll(message);
   else if (message.cmd === 'exit') {
     for (const ws of sockets) ws.terminate();
     process.exit(0);
@@ -158,6 +175,7 @@ function onData(i, data, ws) {
   const [n, colon] = readNumber(data, at + 2, COLON);
   const [stamp] = readNumber(data, colon + 1, QUOTE);
   if (n <= lastN[i]) reorders += 1;
+  else if (recording && lastN[i] >= 0 && n !== lastN[i] + 1) liveHoles += n - lastN[i] - 1;
   lastN[i] = n;
   counts[i] += 1;
   if (config.target === 'hub') {
@@ -172,6 +190,10 @@ function onData(i, data, ws) {
     }
     if (value !== lastSequence[i] + 1) sequenceGaps += 1;
     lastSequence[i] = value;
+  }
+  if (recording && recording.count < recording.stamps.length) {
+    recording.stamps[recording.count] = stamp;
+    recording.latencies[recording.count++] = received - stamp;
   }
   const p = phase;
   if (!p || n < p.from || n >= p.end) return;
@@ -270,3 +292,257 @@ function report() {
 }
 
 send({ type: 'started' });
+
+// ── replay scenarios: live clients recorded by publish time; dashboards joining the run ──
+
+/** Every live delivery's publish time and latency (µs), to take percentiles over any window of publish times. */
+let recording;
+let liveHoles = 0;
+
+function startRecording({ capacity }) {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  recording = {
+    stamps: new Float64Array(capacity),
+    latencies: new Float64Array(capacity),
+    count: 0,
+    delay,
+    cpu: process.cpuUsage(),
+  };
+}
+
+/** Latency percentiles (ms) of the live deliveries published in [fromUs, toUs). */
+function liveStats({ fromUs, toUs }) {
+  const picked = [];
+  const r = recording;
+  for (let k = 0; k < r.count; k++) {
+    if (r.stamps[k] >= fromUs && r.stamps[k] < toUs) picked.push(r.latencies[k]);
+  }
+  const sorted = Float64Array.from(picked).sort();
+  const ms = (q) => (sorted.length ? percentile(sorted, q) / 1000 : null);
+  return {
+    deliveries: sorted.length,
+    p50: ms(0.5),
+    p99: ms(0.99),
+    p999: ms(0.999),
+    max: sorted.length ? sorted[sorted.length - 1] / 1000 : null,
+    overflow: r.count >= r.stamps.length,
+  };
+}
+
+/** Waits (at most 10 s) for every live client to have message `last`; counts what is missing. */
+async function liveCheck({ last }) {
+  const deadline = Date.now() + 10_000;
+  const behind = () => {
+    let missing = 0;
+    for (let i = 0; i < sockets.length; i++) missing += Math.max(0, last - lastN[i]);
+    return missing;
+  };
+  while (behind() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  send({ type: 'live-checked', missing: behind(), holes: liveHoles, reorders, sequenceGaps, closedEarly });
+}
+
+/** Reads `…,"offset":O,"sequence":S}` at the end of a data frame: [offset, sequence], or undefined. */
+const SEQUENCE_KEY = Buffer.from(',"sequence":');
+const OFFSET_KEY = Buffer.from(',"offset":');
+
+function tailOf(data) {
+  let end = data.length - 1;
+  if (data[end] !== 0x7d) return undefined;
+  let sequence = 0;
+  let scale = 1;
+  while (end > 0 && data[end - 1] >= 48 && data[end - 1] <= 57) {
+    sequence += (data[end - 1] - 48) * scale;
+    scale *= 10;
+    end -= 1;
+  }
+  if (scale === 1 || data.compare(SEQUENCE_KEY, 0, SEQUENCE_KEY.length, end - SEQUENCE_KEY.length, end) !== 0)
+    return undefined;
+  end -= SEQUENCE_KEY.length;
+  let offset = 0;
+  scale = 1;
+  while (end > 0 && data[end - 1] >= 48 && data[end - 1] <= 57) {
+    offset += (data[end - 1] - 48) * scale;
+    scale *= 10;
+    end -= 1;
+  }
+  if (data.compare(OFFSET_KEY, 0, OFFSET_KEY.length, end - OFFSET_KEY.length, end) !== 0) return undefined;
+  return [offset, sequence];
+}
+
+/** Index in DASHBOARD_TYPES of a data frame `{"type":"…`. */
+function typeIndexOf(data) {
+  const c = data[9];
+  if (c === 0x74) return data[14] === 0x70 ? 0 : 1; // test_progress, test_completed
+  if (c === 0x65) return 2; // event
+  if (c === 0x6c) return 3; // log_entry
+  return -1;
+}
+
+/**
+ * `joiners` dashboards open at once: each connects and subscribes to
+ * DASHBOARD_TOPICS of the run's suite with `from: "start"`, counts the
+ * history each `subscribed` announces (the frames of that type up to its
+ * offset), checks `sequence` (no hole) and offsets (no duplicate), and is
+ * caught up at the first live message due after its history was complete:
+ * by then every message due before has arrived (they come in order), the
+ * replays' catch-up included. Answers `joined` once every joiner is caught
+ * up, or after `timeoutMs`.
+ */
+async function joinAll({ url, joiners, suite, sourceAddresses, offsetBound, timeoutMs }) {
+  const cpu = process.cpuUsage();
+  const started = micros();
+  const all = [];
+  let pending = joiners;
+  let finish;
+  const finished = new Promise((resolve) => (finish = resolve));
+  const subscribes = DASHBOARD_TOPICS.map((topic, id) =>
+    JSON.stringify({
+      type: 'subscribe',
+      id,
+      payload: { topic, filter: { suite_execution_id: suite }, from: 'start' },
+    }),
+  );
+  for (let i = 0; i < joiners; i++) {
+    const j = {
+      openedAt: micros(),
+      subscribedAt: 0,
+      answers: 0,
+      replayed: [0, 0, 0, 0],
+      boundary: [-1, -1, -1, -1],
+      complete: [true, true, true, true],
+      history: [0, 0, 0, 0],
+      announced: 0,
+      historyTotal: 0,
+      historyDoneAt: 0,
+      caughtUpAt: 0,
+      frames: 0,
+      liveFrames: 0,
+      lastSequence: 0,
+      sequenceHoles: 0,
+      short: 0,
+      duplicates: 0,
+      liveReorders: 0,
+      lastLiveN: -1,
+      seen: new Uint8Array(offsetBound),
+      bytesAtSubscribe: 0,
+      bytes: 0,
+      errors: [],
+      closed: false,
+    };
+    all.push(j);
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      localAddress: sourceAddresses[i % sourceAddresses.length],
+    });
+    j.ws = ws;
+    const done = () => {
+      pending -= 1;
+      if (pending === 0) finish();
+    };
+    ws.on('error', (error) => j.errors.push(String(error.message)));
+    ws.on('close', (code) => {
+      j.closed = true;
+      if (!j.caughtUpAt) {
+        j.errors.push(`closed with ${code} before caught up`);
+        done();
+      }
+    });
+    ws.on('message', (data) => {
+      const tail = tailOf(data);
+      if (!tail) {
+        const t = data.toString();
+        if (t.startsWith('{"type":"connected"')) {
+          j.subscribedAt = micros();
+          j.bytesAtSubscribe = ws._socket.bytesRead;
+          for (const frame of subscribes) ws.send(frame);
+        } else if (t.startsWith('{"type":"subscribed"')) {
+          const { id, payload } = JSON.parse(t);
+          j.answers += 1;
+          j.replayed[id] = payload.history?.replayed ?? 0;
+          j.complete[id] = payload.history?.complete === true;
+          j.boundary[id] = payload.offset;
+          j.announced += j.replayed[id];
+        } else if (!t.startsWith('{"type":"pong"')) {
+          j.errors.push(t.slice(0, 200));
+        }
+        return;
+      }
+      const [offset, sequence] = tail;
+      j.frames += 1;
+      if (sequence !== j.lastSequence + 1) {
+        j.sequenceHoles += 1;
+        // A replay cut short (history trimmed or compacted under it) ends at a hole in the numbering:
+        // what the subscription being replayed announced and did not send is short.
+        const id = j.answers - 1;
+        if (id >= 0 && j.history[id] < j.replayed[id]) {
+          j.short += j.replayed[id] - j.history[id];
+          j.announced -= j.replayed[id] - j.history[id];
+          j.replayed[id] = j.history[id];
+        }
+      }
+      j.lastSequence = sequence;
+      if (offset >= j.seen.length) {
+        const grown = new Uint8Array(Math.max(offset + 1, j.seen.length * 2));
+        grown.set(j.seen);
+        j.seen = grown;
+      }
+      if (j.seen[offset]) j.duplicates += 1;
+      j.seen[offset] = 1;
+      const type = typeIndexOf(data);
+      if (type >= 0 && j.boundary[type] >= offset) {
+        j.history[type] += 1;
+        j.historyTotal += 1;
+        if (j.answers === DASHBOARD_TOPICS.length && j.historyTotal === j.announced)
+          j.historyDoneAt = micros();
+        return;
+      }
+      if (!j.historyDoneAt) {
+        // History announced as 0 for every subscription still to answer: done once all answered.
+        if (j.answers === DASHBOARD_TOPICS.length && j.historyTotal === j.announced)
+          j.historyDoneAt = micros();
+        else return;
+      }
+      const at = data.indexOf(MARK);
+      if (at < 0) return;
+      const received = micros();
+      const [n, colon] = readNumber(data, at + 2, COLON);
+      const [stamp] = readNumber(data, colon + 1, QUOTE);
+      j.liveFrames += 1;
+      if (n <= j.lastLiveN) j.liveReorders += 1;
+      j.lastLiveN = n;
+      if (!j.caughtUpAt && stamp >= j.historyDoneAt) {
+        j.caughtUpAt = received;
+        j.bytes = ws._socket.bytesRead - j.bytesAtSubscribe;
+        done();
+      }
+    });
+  }
+  const timer = setTimeout(finish, timeoutMs);
+  await finished;
+  clearTimeout(timer);
+  const ms = (us) => (us ? (us - started) / 1000 : null);
+  const c = process.cpuUsage(cpu);
+  send({
+    type: 'joined',
+    generatorCpuMs: (c.user + c.system) / 1000,
+    joiners: all.map((j) => ({
+      connectMs: j.subscribedAt ? (j.subscribedAt - j.openedAt) / 1000 : null,
+      historyMs: ms(j.historyDoneAt),
+      caughtUpMs: ms(j.caughtUpAt),
+      announced: j.announced,
+      replayed: j.replayed,
+      complete: j.complete,
+      history: j.history,
+      historyReceived: j.historyTotal,
+      short: j.short,
+      frames: j.frames,
+      liveFrames: j.liveFrames,
+      bytes: j.caughtUpAt ? j.bytes : j.ws._socket ? j.ws._socket.bytesRead - j.bytesAtSubscribe : null,
+      sequenceHoles: j.sequenceHoles,
+      duplicates: j.duplicates,
+      liveReorders: j.liveReorders,
+      errors: j.errors.slice(0, 5),
+    })),
+  });
+}

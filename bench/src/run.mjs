@@ -4,13 +4,13 @@
 // interleaved (A B C A B C …) and each figure is the median of the repetitions.
 //
 //   node src/run.mjs [--quick] [--reps=N] [--only=fanout-1k,burst-1k] [--targets=floor,hub]
-//                    [--profile | --cpu-prof] [--no-pin]
+//                    [--profile | --cpu-prof] [--no-pin] [--replay-1m]
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { messageFor, nowMicros } from './scenario.mjs';
+import { messageFor, nowMicros, REPLAY_SUITE } from './scenario.mjs';
 import { bundleSizes } from './sizes.mjs';
 import { printTable } from './table.mjs';
 
@@ -146,6 +146,12 @@ export const SCENARIOS = [
     burst: 10,
     targets: ALL,
   },
+  // Dashboards opened late on a run: each subscribes to the suite's progress, completions, events and
+  // logs with `from: "start"` while 200 live clients get its progress at 100 msg/s. The hub only: the
+  // floor and Socket.IO keep no history to replay a run from.
+  ...replayScenarios('replay', q(100_000, 30_000)),
+  // 1,000,000 messages: only with --replay-1m (or named in --only).
+  ...replayScenarios('replay-1m', 1_000_000, { reps: 1, flag: 'replay-1m', serverHeapMB: 8192 }),
   {
     name: 'redis-1k',
     title: 'two hub processes through Redis vs one, fan-out 1,000',
@@ -158,14 +164,38 @@ export const SCENARIOS = [
   },
 ];
 
+/** `<prefix>-1` and `<prefix>-100`: 1 and 100 dashboards joining a run of `history` messages. */
+function replayScenarios(prefix, history, extra = {}) {
+  return [1, 100].map((joiners) => ({
+    name: `${prefix}-${joiners}`,
+    title:
+      `replay: ${joiners} dashboard${joiners > 1 ? 's' : ''} join${joiners > 1 ? '' : 's'} a run of ` +
+      `${history.toLocaleString('en')} messages (compacted) from the start, 200 live clients x 100 msg/s`,
+    kind: 'replay',
+    history,
+    joiners,
+    live: q(200, 100),
+    rate: 100,
+    warmS: 2,
+    baselineS: q(10, 3),
+    joinLimitS: Math.min(1200, Math.max(60, Math.ceil((history * joiners) / 20_000))),
+    targets: ['hub'],
+    // One joiner is caught up in well under a second: its window of live latency is short and moves
+    // with any neighbour on the machine, hence more repetitions.
+    reps: q(joiners === 1 ? 5 : 3, 1),
+    ...extra,
+  }));
+}
+
 // ── processes ───────────────────────────────────────────────────────────────
 
 /**
  * Starts a node child with an IPC channel, its open-file limit raised to the
  * hard limit (10,000 sockets need more than the usual 1,024).
  */
-function startChild(script, execArgv = [], cpu = undefined, env = process.env) {
+function startChild(script, execArgv = [], cpu = undefined, env = process.env, niceness = 0) {
   const command = [process.execPath, ...execArgv, script];
+  if (niceness) command.unshift('nice', '-n', String(niceness));
   if (pin && cpu !== undefined) command.unshift('taskset', '-c', String(cpu));
   const child = spawn(
     '/bin/sh',
@@ -424,6 +454,235 @@ async function runOnce(scenario, target, rep) {
   }
 }
 
+// ── one run of a replay scenario (the hub only) ────────────────────────────
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Busy time of CPU `n` (0: the server's, 1: the clients', when pinned) so far, ms, from /proc/stat. */
+function cpuBusyMs(n) {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${n} `));
+    const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
+    return ((user + nice + system + irq + softirq + steal) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of a CPU that processes other than the benchmark's own (pinned) ones used in a window. */
+function othersOn(busyFrom, busyTo, ownCpuMs, seconds) {
+  if (!pin || busyFrom === undefined || busyTo === undefined) return undefined;
+  return Math.max(0, busyTo - busyFrom - ownCpuMs) / 1000 / seconds;
+}
+
+function percentileOf(values, q) {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor(q * v.length))] : undefined;
+}
+
+/**
+ * Fills a hub's history with one suite run, connects the live clients,
+ * publishes live progress at a fixed rate, measures a window without joins,
+ * then lets `joiners` dashboards join at once (from a generator process of
+ * their own) and measures until every one is caught up.
+ */
+async function runReplayOnce(scenario, rep) {
+  const execArgv = ['--expose-gc'];
+  if (scenario.serverHeapMB) execArgv.push(`--max-old-space-size=${scenario.serverHeapMB}`);
+  if (args.has('cpu-prof')) execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(resultsDir, 'profiles')}`);
+  const env = profile
+    ? {
+        ...process.env,
+        BENCH_PROFILE_DIR: join(resultsDir, 'profiles'),
+        BENCH_PROFILE_NAME: `${scenario.name}-hub-${rep}`,
+      }
+    : process.env;
+  const result = { scenario: scenario.name, target: 'hub', rep, loadAverage: loadavg()[0] };
+  const children = [];
+  try {
+    const server = startChild(join(here, 'server.mjs'), execArgv, 0, env);
+    children.push(server);
+    await waitFor(server, 'started');
+    server.send({
+      cmd: 'start',
+      target: 'hub',
+      // The run's last message takes the history over its bound: the broker compacts everything older
+      // than its recent window (the defaults: 2 minutes, the newest 10,000) before the dashboards join.
+      history: { maxMessages: scenario.history - 1, maxBytes: 2 ** 31 },
+      eventLoopResolutionMs: 1,
+    });
+    const ready = await Promise.race([waitFor(server, 'ready'), waitFor(server, 'failed')]);
+    if (ready.type === 'failed') throw new Error(ready.error);
+    const url = `ws://127.0.0.1:${ready.port}/api/ws/updates`;
+    server.send({ cmd: 'fill', count: scenario.history });
+    const filled = await waitFor(server, 'filled', 1_800_000);
+    if (filled.error) throw new Error(filled.error);
+    result.fill = filled;
+    const liveClients = startChild(join(here, 'generator.mjs'), [], 1);
+    children.push(liveClients);
+    await waitFor(liveClients, 'started');
+    liveClients.send({
+      cmd: 'connect',
+      target: 'hub',
+      urls: [url],
+      sourceAddresses: SOURCE_ADDRESSES,
+      kind: 'replay',
+      clients: scenario.live,
+      suites: 1,
+    });
+    const connected = await waitFor(liveClients, 'connected', 300_000);
+    result.connectFailures = connected.failed;
+    // The joiners share CPU 1 with the live clients: at a lower priority, so that the live clients'
+    // process is not kept waiting by theirs and their latency is the server's.
+    const joiners = startChild(join(here, 'generator.mjs'), [], 1, process.env, 10);
+    children.push(joiners);
+    await waitFor(joiners, 'started');
+    const liveSeconds = scenario.warmS + scenario.baselineS + scenario.joinLimitS + 5;
+    liveClients.send({
+      cmd: 'record',
+      capacity: Math.min(8_000_000, Math.ceil(scenario.live * scenario.rate * liveSeconds)),
+    });
+    server.send({ cmd: 'live', from: 1, rate: scenario.rate, kind: 'replay' });
+    await waitFor(server, 'live-started');
+    await sleep(scenario.warmS * 1000);
+    // Without joins.
+    server.send({ cmd: 'mark' });
+    await waitFor(server, 'marked');
+    liveClients.send({ cmd: 'delay' });
+    await waitFor(liveClients, 'delay');
+    const baseFrom = nowMicros();
+    const baseBusy = [cpuBusyMs(0), cpuBusyMs(1)];
+    await sleep(scenario.baselineS * 1000);
+    const baseTo = nowMicros();
+    server.send({ cmd: 'measure' });
+    liveClients.send({ cmd: 'delay' });
+    const base = await waitFor(server, 'measured');
+    const baseClientDelay = await waitFor(liveClients, 'delay');
+    const baseSeconds = (baseTo - baseFrom) / 1e6;
+    const baseOthers = othersOn(baseBusy[0], cpuBusyMs(0), base.cpuMs, baseSeconds);
+    const baseOthers1 = othersOn(baseBusy[1], cpuBusyMs(1), baseClientDelay.cpuMs, baseSeconds);
+    // The joins.
+    server.send({ cmd: 'mark', profile: true });
+    await waitFor(server, 'marked');
+    const joinFrom = nowMicros();
+    const joinBusy = [cpuBusyMs(0), cpuBusyMs(1)];
+    joiners.send({
+      cmd: 'join',
+      url,
+      joiners: scenario.joiners,
+      suite: REPLAY_SUITE,
+      sourceAddresses: SOURCE_ADDRESSES,
+      offsetBound: filled.head + scenario.rate * liveSeconds + 1,
+      timeoutMs: scenario.joinLimitS * 1000,
+    });
+    const joined = await waitFor(joiners, 'joined', scenario.joinLimitS * 1000 + 60_000);
+    const joinTo = nowMicros();
+    server.send({ cmd: 'measure' });
+    liveClients.send({ cmd: 'delay' });
+    const during = await waitFor(server, 'measured');
+    const joinClientDelay = await waitFor(liveClients, 'delay');
+    const joinBusyTo = [cpuBusyMs(0), cpuBusyMs(1)];
+    const joinOthers = othersOn(joinBusy[0], joinBusyTo[0], during.cpuMs, (joinTo - joinFrom) / 1e6);
+    await sleep(500);
+    server.send({ cmd: 'live-stop' });
+    const { last } = await waitFor(server, 'live-stopped');
+    liveClients.send({ cmd: 'live-check', last });
+    const check = await waitFor(liveClients, 'live-checked', 30_000);
+    liveClients.send({ cmd: 'live-stats', fromUs: baseFrom, toUs: baseTo });
+    const liveBase = await waitFor(liveClients, 'live-stats');
+    liveClients.send({ cmd: 'live-stats', fromUs: joinFrom, toUs: joinTo });
+    const liveJoin = await waitFor(liveClients, 'live-stats');
+
+    const js = joined.joiners;
+    const caughtUp = js.filter((j) => j.caughtUpMs !== null);
+    const historyReceived = js.reduce((sum, j) => sum + j.historyReceived, 0);
+    const joinSeconds = (joinTo - joinFrom) / 1e6;
+    const baseCpuPerSecond = base.cpuMs / ((baseTo - baseFrom) / 1e6);
+    const extraCpuMs = during.cpuMs - baseCpuPerSecond * joinSeconds;
+    const short = js.reduce((sum, j) => sum + j.short + Math.max(0, j.announced - j.historyReceived), 0);
+    const duplicates = js.reduce((sum, j) => sum + j.duplicates, 0);
+    const sequenceHoles = js.reduce((sum, j) => sum + j.sequenceHoles, 0);
+    result.joiners = js;
+    result.replay = {
+      historyPublished: filled.published,
+      historyKept: filled.keptMessages,
+      historyPublishedMB: filled.publishedBytes / 1e6,
+      historyKeptMB: filled.keptBytes / 1e6,
+      uncompactedReplayMB: filled.uncompactedFrameBytes / 1e6,
+      keptReplayMB: filled.keptFrameBytes / 1e6,
+      fillSeconds: filled.fillMs / 1000,
+      joiners: js.length,
+      caughtUp: caughtUp.length,
+      announcedP50: percentileOf(
+        js.map((j) => j.announced),
+        0.5,
+      ),
+      historyMsP50: percentileOf(
+        js.map((j) => j.historyMs),
+        0.5,
+      ),
+      historyMsMax: Math.max(...js.map((j) => j.historyMs ?? Number.POSITIVE_INFINITY)),
+      caughtUpMsP50: percentileOf(
+        js.map((j) => j.caughtUpMs),
+        0.5,
+      ),
+      caughtUpMsMax: Math.max(...js.map((j) => j.caughtUpMs ?? Number.POSITIVE_INFINITY)),
+      joinSeconds,
+      serverCpuMs: during.cpuMs,
+      serverUserShare: during.userMs / during.cpuMs,
+      serverCpuShare: during.cpuMs / 1000 / joinSeconds,
+      baseCpuShare: baseCpuPerSecond / 1000,
+      extraCpuMs,
+      cpuUsPerReplayed: historyReceived ? (extraCpuMs * 1000) / historyReceived : undefined,
+      bytesPerJoinerMB:
+        percentileOf(
+          js.map((j) => j.bytes),
+          0.5,
+        ) / 1e6,
+      bytesTotalMB: js.reduce((sum, j) => sum + (j.bytes ?? 0), 0) / 1e6,
+      eldMaxBaseMs: base.eventLoopDelayMs.max,
+      eldMaxJoinMs: during.eventLoopDelayMs.max,
+      eldP99JoinMs: during.eventLoopDelayMs.p99,
+      liveClientsEldMaxBaseMs: baseClientDelay.maxMs,
+      liveClientsEldMaxJoinMs: joinClientDelay.maxMs,
+      liveP50BaseMs: liveBase.p50,
+      liveP99BaseMs: liveBase.p99,
+      liveP99JoinMs: liveJoin.p99,
+      liveP50JoinMs: liveJoin.p50,
+      liveMaxJoinMs: liveJoin.max,
+      liveDeliveriesBase: liveBase.deliveries,
+      liveDeliveriesJoin: liveJoin.deliveries,
+      liveP99Ratio: liveJoin.p99 / liveBase.p99,
+      rssAfterMB: during.rss / 2 ** 20,
+      othersOnServerCpuBase: baseOthers,
+      othersOnServerCpuJoin: joinOthers,
+      othersOnClientCpuBase: baseOthers1,
+      othersOnClientCpuJoin: othersOn(
+        joinBusy[1],
+        joinBusyTo[1],
+        joinClientDelay.cpuMs + joined.generatorCpuMs,
+        (joinTo - joinFrom) / 1e6,
+      ),
+      generatorCpuMs: joined.generatorCpuMs,
+      short,
+      duplicates,
+      sequenceHoles,
+      liveMissing: check.missing + check.holes,
+    };
+    Object.assign(result, {
+      timedOut: caughtUp.length < js.length,
+      losses: short + sequenceHoles + check.missing + check.holes + check.sequenceGaps,
+      reorders: check.reorders + js.reduce((sum, j) => sum + j.liveReorders, 0),
+      duplicates,
+    });
+    return result;
+  } finally {
+    for (const child of children.reverse()) await stopChild(child);
+  }
+}
+
 async function cleanRedis(prefix) {
   await new Promise((resolve) => {
     const child = spawn('sh', ['-c', `redis-cli --scan --pattern '${prefix}*' | xargs -r redis-cli del`], {
@@ -455,8 +714,13 @@ function summarize(runs) {
     summary[scenario] = {};
     for (const [target, list] of Object.entries(targets)) {
       const pick = (f) => median(list.map(f));
+      const replay = list[0]?.replay
+        ? Object.fromEntries(Object.keys(list[0].replay).map((k) => [k, pick((r) => r.replay?.[k])]))
+        : undefined;
       summary[scenario][target] = {
         runs: list.length,
+        replay,
+        loadAverage: pick((r) => r.loadAverage),
         cpuUsPerDelivery: pick((r) => r.cpuUsPerDelivery),
         deliveriesPerSecond: pick((r) => r.deliveriesPerSecond),
         p50: pick((r) => r.latencyMs?.p50),
@@ -475,7 +739,10 @@ function summarize(runs) {
 
 async function main() {
   const started = Date.now();
-  const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.name));
+  // A scenario behind a flag (--replay-1m) runs when the flag is given or when --only names it.
+  const scenarios = SCENARIOS.filter((s) =>
+    only ? only.includes(s.name) || (s.flag && args.has(s.flag)) : !s.flag || args.has(s.flag),
+  );
   const runs = [];
   console.log(
     `pnpm bench${quick ? ' --quick' : ''}: ${scenarios.length} scenarios x ${reps} repetitions; ` +
@@ -490,7 +757,10 @@ async function main() {
       for (const target of scenario.targets.filter((t) => !onlyTargets || onlyTargets.includes(t))) {
         const t0 = Date.now();
         try {
-          const run = await runOnce(scenario, target, rep);
+          const run =
+            scenario.kind === 'replay'
+              ? await runReplayOnce(scenario, rep)
+              : await runOnce(scenario, target, rep);
           runs.push(run);
           console.log(
             `  ${scenario.name} #${rep} ${target.padEnd(9)} ${describeRun(run)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
@@ -522,6 +792,24 @@ async function main() {
 }
 
 function describeRun(run) {
+  if (run.replay) {
+    const r = run.replay;
+    const s = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'never');
+    const share = (x) => (x === undefined ? 'n/a' : `${(x * 100).toFixed(0)}%`);
+    return (
+      `history ${r.historyKept.toLocaleString('en')} kept of ${r.historyPublished.toLocaleString('en')}; ` +
+      `${r.caughtUp}/${r.joiners} caught up, history p50 ${s(r.historyMsP50)} max ${s(r.historyMsMax)}, ` +
+      `caught up p50 ${s(r.caughtUpMsP50)} max ${s(r.caughtUpMsMax)}; server CPU ${Math.round(r.serverCpuMs)} ms ` +
+      `(${(r.serverCpuShare * 100).toFixed(0)}% of a core), ${r.cpuUsPerReplayed?.toFixed(2)} µs/replayed; ` +
+      `${r.bytesPerJoinerMB.toFixed(1)} MB/joiner; event-loop delay max ${r.eldMaxBaseMs.toFixed(1)} -> ${r.eldMaxJoinMs.toFixed(1)} ms; ` +
+      `live p99 ${r.liveP99BaseMs?.toFixed(2)} -> ${r.liveP99JoinMs?.toFixed(2)} ms ` +
+      `(their process's own delay max ${r.liveClientsEldMaxBaseMs.toFixed(1)} -> ${r.liveClientsEldMaxJoinMs.toFixed(1)} ms); ` +
+      `short ${r.short} dup ${r.duplicates} holes ${r.sequenceHoles} live missing ${r.liveMissing}; ` +
+      `generator ${Math.round(r.generatorCpuMs)} ms; load ${run.loadAverage.toFixed(2)}, others on CPU 0 ` +
+      `${share(r.othersOnServerCpuBase)} / ${share(r.othersOnServerCpuJoin)}, on CPU 1 ` +
+      `${share(r.othersOnClientCpuBase)} / ${share(r.othersOnClientCpuJoin)}`
+    );
+  }
   if (run.rssPerConnectionKB !== undefined) {
     return `rss ${run.rssPerConnectionKB.toFixed(2)} KB/conn, heap ${run.heapPerConnectionKB.toFixed(2)} KB/conn ${JSON.stringify(run.memoryDeltaKB)}`;
   }

@@ -46,10 +46,12 @@ function mix(n) {
 /**
  * The scenario's message number `n`. `kind`: 'fanout' (all to suite 1),
  * 'selective' (suite `1 + n % suites`), 'mixed' (progress, events, logs,
- * suite progress over 10 suites).
+ * suite progress over 10 suites), 'replay' (the live progress of the run
+ * whose history the replay scenarios fill, {@link runMessage}).
  */
 export function messageFor(kind, n, stamp, suites = 1) {
   if (kind === 'fanout') return progress(1, n, stamp);
+  if (kind === 'replay') return progress(REPLAY_SUITE, n, stamp);
   if (kind === 'selective') return progress(1 + (n % suites), n, stamp);
   const h = mix(n);
   const suite = 1 + (h % MIXED_SUITES);
@@ -96,6 +98,7 @@ export function messageFor(kind, n, stamp, suites = 1) {
 /** The subscriptions (topic + filter) of client `i` of `clients`. */
 export function subscriptionsFor(kind, i, clients, suites = 1) {
   if (kind === 'fanout') return [{ topic: 'test:progress', filter: { suite_execution_id: 1 } }];
+  if (kind === 'replay') return [{ topic: 'test:progress', filter: { suite_execution_id: REPLAY_SUITE } }];
   if (kind === 'selective') {
     return [{ topic: 'test:progress', filter: { suite_execution_id: 1 + (i % suites) } }];
   }
@@ -127,4 +130,123 @@ export function keysOfMessage(message) {
   if (message.type === 'log_entry') return [`${code}:${suite}:${message.payload.level}`];
   if (message.type === 'suite_progress') return [`${code}:${suite}`, `${code}:*`];
   return [`${code}:${suite}`];
+}
+
+// ── the suite run replayed by the replay scenarios ─────────────────────────
+
+/** The suite of the replayed run (and of the live progress published while dashboards join it). */
+export const REPLAY_SUITE = 42;
+/** Tests running at once, and messages per test (its last one is its `test_completed`). */
+const RUN_WORKERS = 8;
+const RUN_STEPS = 100;
+/** The run's messages are stamped as if published one every 18 ms: 100,000 in 30 minutes. */
+export const RUN_MS_PER_MESSAGE = 18;
+const RUN_STARTED = Date.parse('2025-01-01T08:00:00.000Z');
+/** Test execution ids of the run start here, far from the live progress's (its message numbers). */
+const RUN_TEST_IDS = 1_000_000;
+
+/**
+ * What a late-joining dashboard subscribes to: the detail page of one suite
+ * (apps/dashboard's `DetailFeeds`), each subscription replaying from the start.
+ * Each topic delivers one message type, in this order: `DASHBOARD_TYPES`.
+ */
+export const DASHBOARD_TOPICS = ['test:progress', 'test:completed', 'events:*', 'logs'];
+export const DASHBOARD_TYPES = ['test_progress', 'test_completed', 'event', 'log_entry'];
+
+const WORDS =
+  'the agent opened the page and searched the catalogue for the cheapest flight then compared three ' +
+  'offers checked the baggage rules read the refund policy and asked the user to confirm the booking ' +
+  'before paying with the stored card while the tool returned a list of results with prices and times ';
+const TEXT = WORDS.repeat(12);
+const EVENT_TYPES = ['tool_call', 'llm_request', 'llm_response', 'reasoning'];
+const LEVELS = ['debug', 'info', 'info', 'info', 'warning', 'error'];
+
+/** Deterministic text of about `length` characters (no `@`, no quotes: nothing the markers could match). */
+function text(seed, length) {
+  const start = seed % 300;
+  return TEXT.slice(start, start + length);
+}
+
+/**
+ * Message `k` (0-based) of a suite run: 8 tests at a time, 100 messages per
+ * test, of which about 70% `test_progress` (all but each test's last are
+ * superseded), 18% `event` (tool calls, LLM requests and responses,
+ * reasoning), 11% `log_entry`, and one `test_completed`. None carries a
+ * marker: the history is told from live messages by its offsets.
+ */
+export function runMessage(k) {
+  const perBlock = RUN_WORKERS * RUN_STEPS;
+  const i = k % perBlock;
+  const test = Math.floor(k / perBlock) * RUN_WORKERS + (i % RUN_WORKERS);
+  const step = Math.floor(i / RUN_WORKERS);
+  const base = {
+    suite_execution_id: REPLAY_SUITE,
+    test_execution_id: RUN_TEST_IDS + test,
+  };
+  const testId = `test-${String(test).padStart(5, '0')}`;
+  const h = mix(k);
+  if (step === RUN_STEPS - 1) {
+    const success = mix(test) % 10 !== 0;
+    return {
+      type: 'test_completed',
+      payload: {
+        ...base,
+        test_id: testId,
+        test_name: `Booking flow ${test}`,
+        success,
+        score: success ? 0.8 + (h % 20) / 100 : (h % 40) / 100,
+        duration_seconds: 30 + (h % 600) / 10,
+        ...(success ? {} : { error: text(h, 80) }),
+      },
+    };
+  }
+  const r = h % 100;
+  const timestamp = new Date(RUN_STARTED + k * RUN_MS_PER_MESSAGE).toISOString();
+  if (r < 70) {
+    return {
+      type: 'test_progress',
+      payload: {
+        ...base,
+        test_id: testId,
+        test_name: `Booking flow ${test}`,
+        status: 'running',
+        progress_percent: Math.round((step * 100) / RUN_STEPS),
+        current_run: 1,
+        total_runs: 1,
+        message: `Executing step ${step + 1} of ${RUN_STEPS}`,
+      },
+    };
+  }
+  if (r < 88) {
+    const eventType = EVENT_TYPES[h % EVENT_TYPES.length];
+    const payload =
+      eventType === 'tool_call'
+        ? { tool: 'search', arguments: { query: text(h, 40) }, result: text(h >>> 3, 120 + (h % 200)) }
+        : eventType === 'llm_request'
+          ? { model: 'gpt-4o', prompt_tokens: 800 + (h % 3000), prompt: text(h, 200 + (h % 400)) }
+          : eventType === 'llm_response'
+            ? { model: 'gpt-4o', completion_tokens: 50 + (h % 500), text: text(h, 150 + (h % 500)) }
+            : { thought: text(h, 100 + (h % 200)) };
+    return {
+      type: 'event',
+      payload: {
+        ...base,
+        sequence: step,
+        event_type: eventType,
+        timestamp,
+        payload,
+        duration_ms: (h % 5000) / 10,
+      },
+    };
+  }
+  return {
+    type: 'log_entry',
+    payload: {
+      ...base,
+      level: LEVELS[h % LEVELS.length],
+      message: text(h, 60 + (h % 120)),
+      timestamp,
+      source: 'runner',
+    },
+  };
 }

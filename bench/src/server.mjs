@@ -4,7 +4,15 @@
 // scenario's messages itself, paced by credits the orchestrator relays from
 // the load generator, and reports its own CPU time and memory over IPC.
 import { createServer } from 'node:http';
-import { keyOfSubscription, keysOfMessage, messageFor, nowMicros } from './scenario.mjs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import {
+  keyOfSubscription,
+  keysOfMessage,
+  messageFor,
+  nowMicros,
+  RUN_MS_PER_MESSAGE,
+  runMessage,
+} from './scenario.mjs';
 
 const PUBLISH_TOKEN = 'bench-publish-token';
 let target;
@@ -32,6 +40,46 @@ process.on('message', (message) => {
       credit = Math.max(credit, message.through);
       creditWaiter?.();
       break;
+    case 'fill':
+      fill(message).then(
+        (filled) => send({ type: 'filled', ...filled }),
+        (error) => send({ type: 'filled', error: String(error?.stack ?? error) }),
+      );
+      break;
+    case 'live':
+      void runLive(message);
+      send({ type: 'live-started' });
+      break;
+    case 'live-stop':
+      live.stop = true;
+      void live.done.then((last) => send({ type: 'live-stopped', last }));
+      break;
+    case 'mark':
+      // The start of a measured window of the replay scenarios: CPU and event-loop delay from here.
+      if (message.profile && process.env.BENCH_PROFILE_DIR) startProfile();
+      markCpu = process.cpuUsage();
+      eventLoopDelay?.reset();
+      send({ type: 'marked' });
+      break;
+    case 'measure': {
+      const cpu = process.cpuUsage(markCpu);
+      const delay = eventLoopDelay;
+      const m = process.memoryUsage();
+      void stopProfile().then(() =>
+        send({
+          type: 'measured',
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          userMs: cpu.user / 1000,
+          eventLoopDelayMs: delay
+            ? { max: delay.max / 1e6, p99: delay.percentile(99) / 1e6, mean: delay.mean / 1e6 }
+            : undefined,
+          rss: m.rss,
+          heapUsed: m.heapUsed,
+          history: historyBroker ? { messages: historyBroker.size, bytes: historyBroker.bytes } : undefined,
+        }),
+      );
+      break;
+    }
     case 'phase':
       if (message.measure && process.env.BENCH_PROFILE_DIR) startProfile();
       phaseCpu = process.cpuUsage();
@@ -152,11 +200,116 @@ async function runPhase({ from, count, window, burst = 1, rate, kind, suites }) 
   return count;
 }
 
-async function start({ target: name, redisUrl, redisPrefix }) {
+// ── replay scenarios: a run's history, live progress at a fixed rate, measured windows ──
+
+/** The memory broker whose history the replay scenarios fill. */
+let historyBroker;
+/** How far behind real time the broker's clock is: the run's history is stamped as published over minutes. */
+let clockLagMs = 0;
+/** Event-loop delay of this process (replay scenarios only: sampling costs a little CPU). */
+let eventLoopDelay;
+let markCpu;
+let live = { stop: false, done: Promise.resolve(0) };
+
+/** Size of the frame a client gets for a message of `json.length` at `offset`, numbered `sequence`. */
+function frameBytes(jsonLength, epochLength, offset, sequence) {
+  // `{…` + `,"epoch":"` epoch `","offset":` offset `,"sequence":` sequence `}`
+  const length =
+    jsonLength - 1 + 10 + epochLength + 11 + String(offset).length + 12 + String(sequence).length + 1;
+  return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
+}
+
+/**
+ * Publishes the `count` messages of one suite run (in batches, as a runner's
+ * reporter would), stamped by the broker's clock as if published one every
+ * `RUN_MS_PER_MESSAGE` ms, so that its recent window (2 minutes / the newest
+ * 10,000) keeps only the run's tail whole. Reports what the history keeps.
+ */
+async function fill({ count, batch = 100 }) {
+  const started = performance.now();
+  let publishedBytes = 0;
+  let uncompactedFrameBytes = 0;
+  const epochLength = historyBroker.epoch.length;
+  for (let k = 0; k < count; k += batch) {
+    const messages = [];
+    for (let j = k; j < Math.min(count, k + batch); j++) {
+      const message = runMessage(j);
+      const length = JSON.stringify(message).length;
+      publishedBytes += length;
+      // What a replay of the whole run, uncompacted, would send (offset j + 1, numbered j + 1).
+      uncompactedFrameBytes += frameBytes(length, epochLength, j + 1, j + 1);
+      messages.push(message);
+    }
+    clockLagMs = (count - k - messages.length) * RUN_MS_PER_MESSAGE;
+    await hubPublish(messages);
+    if ((k / batch) % 10 === 9) await immediate();
+  }
+  clockLagMs = 0;
+  const fillMs = performance.now() - started;
+  // What the history keeps, by type, and what replaying all of it sends.
+  const kept = {};
+  let keptFrameBytes = 0;
+  const read = await historyBroker.read('start');
+  for (const [i, entry] of read.entries.entries()) {
+    kept[entry.message.type] = (kept[entry.message.type] ?? 0) + 1;
+    keptFrameBytes += frameBytes(entry.json.length, epochLength, entry.offset, i + 1);
+  }
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return {
+    fillMs,
+    published: count,
+    publishedBytes,
+    keptMessages: historyBroker.size,
+    keptBytes: historyBroker.bytes,
+    keptByType: kept,
+    firstKeptOffset: read.entries[0]?.offset,
+    head: read.head,
+    uncompactedFrameBytes,
+    keptFrameBytes,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+  };
+}
+
+let hubPublish;
+
+/**
+ * Publishes live progress at `rate` per second until told to stop. Unlike the
+ * latency scenario's publisher, a late turn publishes every message due by
+ * then, each stamped with the time it was due: messages from a runner would
+ * wait in their sockets while this process's event loop is busy, so a stall
+ * counts in the live clients' latency instead of thinning the traffic.
+ */
+async function runLive({ from, rate, kind }) {
+  let resolveDone;
+  live = { stop: false, done: new Promise((resolve) => (resolveDone = resolve)) };
+  const startedUs = nowMicros();
+  const intervalUs = 1e6 / rate;
+  let next = from;
+  while (!live.stop) {
+    const dueUs = startedUs + (next - from) * intervalUs;
+    const wait = (dueUs - nowMicros()) / 1000;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (live.stop) break;
+    const now = nowMicros();
+    do {
+      publishOne(messageFor(kind, next, Math.round(startedUs + (next - from) * intervalUs)));
+      next += 1;
+    } while (startedUs + (next - from) * intervalUs <= now);
+  }
+  resolveDone(next - 1);
+}
+
+async function start({ target: name, redisUrl, redisPrefix, history, eventLoopResolutionMs }) {
   target = name;
+  if (eventLoopResolutionMs) {
+    eventLoopDelay = monitorEventLoopDelay({ resolution: eventLoopResolutionMs });
+    eventLoopDelay.enable();
+  }
   if (name === 'floor') return startFloor();
   if (name === 'socketio') return startSocketIO();
-  return startHub({ redisUrl, redisPrefix });
+  return startHub({ redisUrl, redisPrefix, history });
 }
 
 function listen(server) {
@@ -224,14 +377,18 @@ async function startSocketIO() {
 }
 
 /** Our hub, attached to an Express app that also serves POST /api/ws/publish. */
-async function startHub({ redisUrl, redisPrefix }) {
-  const { createATPWebSocketServer } = await import('@atp/ws-server');
+async function startHub({ redisUrl, redisPrefix, history }) {
+  const { createATPWebSocketServer, MemoryBroker } = await import('@atp/ws-server');
   const { createATPRouter } = await import('@atp/ws-server/express');
   const { default: express } = await import('express');
   let broker;
   if (redisUrl) {
     const { RedisBroker } = await import('@atp/ws-redis');
     broker = new RedisBroker({ url: redisUrl, prefix: redisPrefix });
+  } else if (history) {
+    // The replay scenarios' history: its limits, and a clock that the fill runs ahead of.
+    broker = new MemoryBroker({ ...history, now: () => Date.now() - clockLagMs });
+    historyBroker = broker;
   }
   const app = express();
   const server = createServer(app);
@@ -245,6 +402,7 @@ async function startHub({ redisUrl, redisPrefix }) {
       if (failures++ === 0) console.error('publish failed:', error);
     });
   };
+  hubPublish = (messages) => hub.publish(messages);
   closeTarget = async () => {
     await hub.close();
     await broker?.close();

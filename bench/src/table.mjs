@@ -100,6 +100,8 @@ export function printTable(scenarios, summary, sizes) {
   });
   metricRow('redis-1k', 'server CPU / delivery (all hubs)', 'cpuUsPerDelivery', 'µs');
 
+  for (const scenario of scenarios.filter((x) => x.kind === 'replay')) replayRows(rows, scenario, summary);
+
   // Losses and reorders over every scenario.
   const lossCells = COLUMNS.map(([target]) => {
     let losses = 0;
@@ -139,9 +141,69 @@ export function printTable(scenarios, summary, sizes) {
   ];
   console.log(`\n${lines.join('\n')}\n`);
   console.log('Ratios in parentheses are to the bare ws floor of the same run (medians of the repetitions).');
+  if (scenarios.some((x) => x.kind === 'replay')) {
+    console.log(
+      'replay-*: the hub only (the floor and Socket.IO keep no history to replay a run from); its ratios are to the same run without joins, or to an uncompacted replay.',
+    );
+  }
   console.log(
     'Latency is compared at a fixed rate only: under the credit window of the other scenarios it measures the queue in front of the slowest process, not a server.',
   );
   for (const s of scenarios) console.log(`  ${s.name}: ${s.title}`);
   return lines;
+}
+
+const NO_REPLAY = 'no history to replay';
+
+/** The rows of a replay scenario: hub figures only, their ratios to the same run without joins. */
+function replayRows(rows, scenario, summary) {
+  const r = summary[scenario.name]?.hub?.replay;
+  if (!r) return;
+  const row = (label, value, goal = '') =>
+    rows.push([scenario.name, label, NO_REPLAY, value, '', NO_REPLAY, '', goal]);
+  const n = (x) => Math.round(x).toLocaleString('en');
+  const s = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'never');
+  row(
+    'history kept / published',
+    `${n(r.historyKept)} / ${n(r.historyPublished)} messages, ${r.historyKeptMB.toFixed(1)} / ${r.historyPublishedMB.toFixed(1)} MB (${(r.historyKeptMB / r.historyPublishedMB).toFixed(2)}x)`,
+  );
+  row('joiners caught up', `${n(r.caughtUp)} / ${n(r.joiners)}`);
+  row('all history received, p50 / max', `${s(r.historyMsP50)} / ${s(r.historyMsMax)}`);
+  row('caught up, p50 / max', `${s(r.caughtUpMsP50)} / ${s(r.caughtUpMsMax)}`);
+  row(
+    'server CPU during the joins',
+    `${n(r.serverCpuMs)} ms in ${r.joinSeconds.toFixed(2)} s (${(r.serverCpuShare / r.baseCpuShare).toFixed(1)}x the CPU/s without joins); ${r.cpuUsPerReplayed?.toFixed(2)} µs per replayed message`,
+  );
+  row(
+    'bytes to each joiner',
+    `${r.bytesPerJoinerMB.toFixed(1)} MB (${(r.bytesPerJoinerMB / r.uncompactedReplayMB).toFixed(2)}x the ${r.uncompactedReplayMB.toFixed(1)} MB of an uncompacted replay)`,
+  );
+  const eld = r.eldMaxJoinMs;
+  row(
+    'event-loop delay max, without / with joins',
+    `${r.eldMaxBaseMs.toFixed(1)} ms / ${eld.toFixed(1)} ms`,
+    verdict(eld <= 50, `${eld.toFixed(1)} ms (<= 50 ms)`),
+  );
+  // A ratio of two medians of the same run, as everywhere in the table.
+  const p99Ratio = r.liveP99JoinMs / r.liveP99BaseMs;
+  row(
+    'live p99, without / with joins',
+    `${r.liveP99BaseMs?.toFixed(2)} ms / ${r.liveP99JoinMs?.toFixed(2)} ms (${p99Ratio.toFixed(2)}x)`,
+    Number.isFinite(p99Ratio) ? verdict(p99Ratio <= 2, `${p99Ratio.toFixed(2)}x (<= 2x)`) : 'n/a',
+  );
+  row(
+    "live clients' own process: event-loop delay max, without / with joins",
+    `${r.liveClientsEldMaxBaseMs?.toFixed(1)} ms / ${r.liveClientsEldMaxJoinMs?.toFixed(1)} ms`,
+  );
+  const share = (x) => (x === undefined ? 'n/a' : `${(x * 100).toFixed(0)}%`);
+  const load = summary[scenario.name].hub.loadAverage;
+  row(
+    "machine: load average; others' use of CPU 0 (server) and CPU 1 (clients), without / with joins",
+    `${load?.toFixed(2)}; CPU 0 ${share(r.othersOnServerCpuBase)} / ${share(r.othersOnServerCpuJoin)}, ` +
+      `CPU 1 ${share(r.othersOnClientCpuBase)} / ${share(r.othersOnClientCpuJoin)}`,
+  );
+  row(
+    'joiners short / duplicates / sequence holes; live missing',
+    `${n(r.short)} / ${n(r.duplicates)} / ${n(r.sequenceHoles)}; ${n(r.liveMissing)}`,
+  );
 }
