@@ -18,6 +18,7 @@ import type { WebSocket } from 'ws';
 import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
 import { Outbox, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
+import { REPLAY_PAGES_PER_TURN, replayTurn } from './replay-turns.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
 import type { HubContext } from './hub-context.js';
@@ -742,16 +743,17 @@ export class Connection implements OutboxOwner {
   }
 
   /**
-   * One page of history, once the replay budget and the event loop allow: at
-   * most one page per turn of the loop, so other connections are served in
-   * between. A failed read ends the replay with a gap.
+   * One page of history, once the replay budget and the event loop allow: a
+   * few pages per turn of the loop for all replays together
+   * ({@link REPLAY_PAGES_PER_TURN}), so live fan-out is served in between
+   * however many replays run. A failed read ends the replay with a gap.
    */
   async #read(from: ReplayFrom): Promise<HistoryRead | undefined> {
     for (let wait = this.#replayBucket.takeOrWait(); wait > 0; wait = this.#replayBucket.takeOrWait()) {
       await new Promise((resolve) => setTimeout(resolve, wait));
       if (this.#closed) return undefined;
     }
-    await new Promise((resolve) => setImmediate(resolve));
+    await replayTurn();
     if (this.#closed) return undefined;
     try {
       return await this.#ctx.broker.read(from, { limit: REPLAY_PAGE_SIZE });
