@@ -1,7 +1,7 @@
 import { render, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { ATPWebSocketProvider, useATPWebSocket } from '../index.js';
-import { TestProgress } from './guide-example.js';
+import { TestProgress } from './readme-example.js';
 import { clientOptions, progress, startHub } from './helpers.js';
 
 function Probe({ seen }: { seen: Set<unknown> }) {

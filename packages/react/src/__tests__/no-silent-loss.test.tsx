@@ -4,10 +4,10 @@ import * as React from 'react';
 import { StrictMode } from 'react';
 import { describe, expect, it } from 'vitest';
 import { ATPWebSocket, ATPWebSocketProvider, useLatest, useMessageList } from '../index.js';
-import { TestProgress } from './guide-example.js';
+import { TestProgress } from './readme-example.js';
 import { clientOptions, disposer, log, progress, startHub } from './helpers.js';
 
-/** The guide's best practice 4, on a client of its own. */
+/** A component subscribing on mount and unsubscribing the topic on unmount, on a client of its own. */
 function BestPractice({ ws }: { ws: ATPWebSocket }) {
   React.useEffect(() => {
     ws.subscribe('test:progress', { suite_execution_id: 1 });
@@ -26,7 +26,7 @@ function Tail({ resetOn }: { resetOn?: 'epoch' | 'gap' | 'never' }) {
   return <p>tail: {entries.map((entry) => entry.message).join(',')}</p>;
 }
 
-describe("the guide's hook example releases what it subscribed", () => {
+describe('the README hook example releases what it subscribed', () => {
   it('leaves zero references after a suite change and unmount under StrictMode', async () => {
     const { hub, url } = await startHub();
     const { options } = clientOptions(url);

@@ -164,9 +164,9 @@ describe('scripts/preflight.mjs', () => {
     },
   );
 
-  it('`pnpm test` stops at once with that line, before building anything', async (context) => {
-    const pnpm = which('pnpm');
-    if (!pnpm) context.skip(); // pnpm test runs this through pnpm, so it is on PATH there
+  it('`pnpm test` stops at once with that line, before building anything', async () => {
+    // pnpm test runs this through pnpm, so it is on PATH (and linked into the stripped PATH below).
+    expect(which('pnpm'), 'pnpm on PATH').toBeDefined();
     const { path } = strippedPath(/^redis-/);
     expect(findRedisServer({ PATH: path })).toBeUndefined();
     // No dependency check before the script: this test must never run an install in the checkout.

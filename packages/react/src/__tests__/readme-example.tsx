@@ -1,7 +1,7 @@
 import * as React from 'react';
 import { useATPWebSocket } from '../index.js';
 
-// The guide's "React Hook" example, verbatim but for the prop's type annotation.
+// The hook example of packages/react/README.md, verbatim but for the prop's type annotation.
 export function TestProgress({ suiteExecutionId }: { suiteExecutionId: number }) {
   const { isConnected, subscribe, on } = useATPWebSocket();
   const [progress, setProgress] = React.useState(0);
