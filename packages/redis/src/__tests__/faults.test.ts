@@ -38,6 +38,24 @@ async function upgradeStatus(url: string): Promise<number> {
   }
 }
 
+/** DUMPs every key of `prefix`; resolves with a function that RESTOREs them as they were (a rollback). */
+async function snapshotKeys(url: string, prefix: string): Promise<() => Promise<void>> {
+  const admin = new Redis(url);
+  disposer.add(() => admin.quit());
+  const keys = await admin.keys(`${hashTagged(prefix)}:*`);
+  const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+  return async () => {
+    for (const [key, dump] of dumps) if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+  };
+}
+
+/** Makes Redis write its snapshot file now (SAVE). */
+async function saveSnapshot(url: string): Promise<void> {
+  const admin = new Redis(url);
+  await admin.save();
+  admin.disconnect();
+}
+
 /** Connects as `clientId` and resumes every log from `last`; resolves with the client and its `resumed`. */
 async function resumeLogs(
   url: string,
@@ -106,13 +124,10 @@ describe('Redis rolled back behind what the hub delivered', () => {
     await client.waitForData(2);
 
     // What a failover to a replica that lagged leaves: the keys as they were earlier, epoch included.
-    const admin = new Redis(redis.url);
-    disposer.add(() => admin.quit());
-    const keys = await admin.keys(`${hashTagged(prefix)}:*`);
-    const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+    const restore = await snapshotKeys(redis.url, prefix);
     await hub.publish([log(1, 'c'), log(1, 'd'), log(1, 'e')]);
     await client.waitForData(5);
-    for (const [key, dump] of dumps) if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+    await restore();
 
     const after = ['f', 'g', 'h', 'i', 'j'];
     await hub.publish(after.map((m) => log(1, m)));
@@ -185,17 +200,14 @@ describe('Redis back at an epoch it had left', () => {
     await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } });
     await hub.publish([log(1, 'a'), log(1, 'b')]);
     await client.waitForData(2);
-    const admin = new Redis(redis.url);
-    disposer.add(() => admin.quit());
-    const keys = await admin.keys(`${hashTagged(prefix)}:*`);
-    const dumps = await Promise.all(keys.map(async (key) => [key, await admin.dumpBuffer(key)] as const));
+    const restore = await snapshotKeys(redis.url, prefix);
 
     // Redis restarts empty (a new epoch), then goes back to the state it had before.
     await redis.kill();
     await redis.start();
     await eventually(() => hub.publish(log(1, 'c')));
     await client.waitFor((m) => m.payload.message === 'c', { what: 'c' });
-    for (const [key, dump] of dumps) if (dump) await admin.restore(key, 0, dump, 'REPLACE');
+    await restore();
     await new Promise((resolve) => setTimeout(resolve, 500));
     await eventually(() => hub.publish(log(1, 'd')));
     await client.waitFor((m) => m.payload.message === 'd', { what: 'd' });
@@ -222,9 +234,7 @@ describe('Redis restarted from an older snapshot', () => {
     await client.request('subscribe', { topic: 'logs' });
     await hub.publish([log(1, 'a'), log(1, 'b')]);
     await client.waitForData(2);
-    const admin = new Redis(redis.url);
-    await admin.save();
-    admin.disconnect();
+    await saveSnapshot(redis.url);
     await hub.publish([log(1, 'c'), log(1, 'd')]);
     const seen = await client.waitForData(4);
     // Redis comes back from the snapshot: c and d are gone from it, offsets 3 and 4 will be reused.
@@ -254,9 +264,7 @@ describe('Redis restarted from an older snapshot while no hub ran', () => {
     await client.request('subscribe', { topic: 'logs' });
     await first.hub.publish([log(1, 'a'), log(1, 'b')]);
     await client.waitForData(2);
-    const admin = new Redis(redis.url);
-    await admin.save();
-    admin.disconnect();
+    await saveSnapshot(redis.url);
     await first.hub.publish([log(1, 'c'), log(1, 'd')]);
     const last = (await client.waitForData(4))[3] as unknown as {
       epoch: string;
