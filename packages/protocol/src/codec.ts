@@ -183,6 +183,7 @@ export function parseClientMessage(text: string): ParseResult<ClientMessage> {
       break;
     }
     case 'ping':
+    case 'get_resource':
       break;
   }
   return { ok: true, message };

@@ -77,6 +77,12 @@ export const ErrorCode = {
   TooManySubscriptions: 'too_many_subscriptions',
   /** The server failed while handling the message; the connection stays usable. */
   InternalError: 'internal_error',
+  /** No snapshot provider is registered for this resource kind. */
+  UnknownResource: 'unknown_resource',
+  /** The resource kind exists, but the provider has no resource with this id. */
+  ResourceNotFound: 'resource_not_found',
+  /** The resource's snapshot provider failed; asking again later may succeed. */
+  ResourceUnavailable: 'resource_unavailable',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -93,6 +99,9 @@ export const errorCodeDescriptions: Record<ErrorCode, string> = {
   [ErrorCode.RateLimited]: 'messages sent faster than the rate limit; this one was dropped',
   [ErrorCode.TooManySubscriptions]: 'the connection already holds the maximum number of subscriptions',
   [ErrorCode.InternalError]: 'the server failed handling this message; the connection stays usable',
+  [ErrorCode.UnknownResource]: 'no snapshot provider is registered for this resource kind',
+  [ErrorCode.ResourceNotFound]: 'the resource kind exists but has no resource with this id',
+  [ErrorCode.ResourceUnavailable]: 'the snapshot provider failed; asking again later may succeed',
 };
 
 /** Why a resume or a replay could not deliver every missed message. */

@@ -3,9 +3,12 @@ import {
   ConnectedMessageSchema,
   DeliveredDataMessageSchema,
   ErrorMessageSchema,
+  GetResourceMessageSchema,
   PingMessageSchema,
   PongMessageSchema,
   PublishRequestSchema,
+  ResourceMessageSchema,
+  ResourceSnapshotSchema,
   ResumedMessageSchema,
   ResumeMessageSchema,
   SubscribedMessageSchema,
@@ -21,6 +24,7 @@ const definitions = {
   unsubscribe: UnsubscribeMessageSchema,
   ping: PingMessageSchema,
   resume: ResumeMessageSchema,
+  get_resource: GetResourceMessageSchema,
   // server → client
   connected: ConnectedMessageSchema,
   subscribed: SubscribedMessageSchema,
@@ -28,9 +32,11 @@ const definitions = {
   pong: PongMessageSchema,
   resumed: ResumedMessageSchema,
   error: ErrorMessageSchema,
+  resource: ResourceMessageSchema,
   data_message: DeliveredDataMessageSchema,
   // HTTP
   publish_request: PublishRequestSchema,
+  resource_snapshot: ResourceSnapshotSchema,
 } as const;
 
 /**

@@ -184,13 +184,23 @@ export const EventPayloadSchema = z.strictObject({
 });
 export type EventPayload = z.infer<typeof EventPayloadSchema>;
 
-/** Payload of `delta_update`: changed fields of one resource, with its own sequence. */
-export const DeltaUpdatePayloadSchema = z.strictObject({
-  resource_type: name,
-  resource_id: z.union([id, nonEmpty]),
-  sequence: count,
-  changes: freeForm,
-});
+/**
+ * Payload of `delta_update`: changed fields of one resource. `sequence` is the
+ * resource's version after the change; `base_sequence`, when present, the
+ * version the change applies to (without it, `sequence - 1`).
+ */
+export const DeltaUpdatePayloadSchema = z
+  .strictObject({
+    resource_type: name,
+    resource_id: z.union([id, nonEmpty]),
+    sequence: count,
+    base_sequence: count.optional(),
+    changes: freeForm,
+  })
+  .refine((p) => p.base_sequence === undefined || p.base_sequence < p.sequence, {
+    message: 'base_sequence must be below sequence',
+    path: ['base_sequence'],
+  });
 export type DeltaUpdatePayload = z.infer<typeof DeltaUpdatePayloadSchema>;
 
 // ── data messages ──────────────────────────────────────────────────────────
@@ -331,12 +341,30 @@ export const ResumeMessageSchema = z.strictObject({
 });
 export type ResumeMessage = z.infer<typeof ResumeMessageSchema>;
 
+/** A resource kind, as the application registered it on the server (e.g. `suite_execution`). */
+export const ResourceKindSchema = name;
+
+/** A resource id: a string of 1 to 128 characters (numeric ids are sent as their decimal text). */
+export const ResourceIdSchema = z.string().min(1).max(128);
+
+// client → server
+export const GetResourceMessageSchema = z.strictObject({
+  type: z.literal('get_resource'),
+  id: MessageIdSchema.optional(),
+  payload: z.strictObject({
+    kind: ResourceKindSchema,
+    resource_id: ResourceIdSchema,
+  }),
+});
+export type GetResourceMessage = z.infer<typeof GetResourceMessageSchema>;
+
 /** Any message a client may send. */
 export const ClientMessageSchema = z.discriminatedUnion('type', [
   SubscribeMessageSchema,
   UnsubscribeMessageSchema,
   PingMessageSchema,
   ResumeMessageSchema,
+  GetResourceMessageSchema,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 
@@ -346,6 +374,7 @@ export const CLIENT_MESSAGE_TYPES = [
   'unsubscribe',
   'ping',
   'resume',
+  'get_resource',
 ] as const satisfies readonly ClientMessage['type'][];
 
 // ── server → client: control ───────────────────────────────────────────────
@@ -441,8 +470,32 @@ export const ErrorMessageSchema = z.strictObject({
 });
 export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
 
+/**
+ * A resource's state and the stream position it reflects: every data message
+ * up to `epoch`/`offset` is in `data`, none after it is.
+ */
+export const ResourceSnapshotSchema = z.strictObject({
+  kind: ResourceKindSchema,
+  resource_id: ResourceIdSchema,
+  /** The resource's state, as the application's provider returned it. */
+  data: z.unknown(),
+  /** The resource's own version (the `sequence` of its last `delta_update`), when the provider gives one. */
+  version: count.optional(),
+  ...position,
+});
+export type ResourceSnapshot = z.infer<typeof ResourceSnapshotSchema>;
+
+// server → client
+export const ResourceMessageSchema = z.strictObject({
+  type: z.literal('resource'),
+  id: MessageIdSchema.optional(),
+  payload: ResourceSnapshotSchema,
+});
+export type ResourceMessage = z.infer<typeof ResourceMessageSchema>;
+
 /** Any control message the server sends. */
 export const ServerControlMessageSchema = z.discriminatedUnion('type', [
+  ResourceMessageSchema,
   ConnectedMessageSchema,
   SubscribedMessageSchema,
   UnsubscribedMessageSchema,

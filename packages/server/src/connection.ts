@@ -19,6 +19,7 @@ import type { HistoryRead, StreamEntry } from './broker.js';
 import { TokenBucket } from './limits.js';
 import { Outbox, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
 import { REPLAY_PAGES_PER_TURN, replayTurn } from './replay-turns.js';
+import { answerGetResource } from './resources.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
 import type { HubContext } from './hub-context.js';
@@ -357,6 +358,10 @@ export class Connection implements OutboxOwner {
         return this.#unsubscribe(message);
       case 'resume':
         return this.#resume(message);
+      case 'get_resource':
+        return answerGetResource(message, this.#ctx.resources, this.principal, (reply) =>
+          this.#closed ? undefined : this.#sendControl(reply),
+        );
     }
   }
 

@@ -11,12 +11,14 @@ import express, {
   type Router,
 } from 'express';
 import type { ATPWebSocketServer } from './hub.js';
+import { ResourceError, resourceErrorStatus } from './resources.js';
 
 /** What the router needs of the hub: {@link ATPWebSocketServer} fits. */
 export type RouterHub = Pick<
   ATPWebSocketServer,
   'info' | 'clients' | 'publish' | 'metrics' | 'metricsContentType'
->;
+> &
+  Partial<Pick<ATPWebSocketServer, 'resources'>>;
 
 /** Options of {@link createATPRouter}. An endpoint whose token is unset answers 404 (disabled), never open. */
 export interface ATPRouterOptions {
@@ -69,6 +71,8 @@ const REALM = 'atp-ws';
  * - `POST /api/ws/publish` (publish token) → 202 `{ accepted }`; 400 `invalid_json` / `invalid_message`
  *   (nothing of the request published), 401, 413, 415, 503 when the broker is unavailable
  * - `GET /api/ws/metrics` (admin token) → Prometheus text
+ * - `GET /api/ws/resources/:kind/:id` → a resource snapshot `{ kind, resource_id, data, version?, epoch, offset }`;
+ *   400 `invalid_message`, 403 `forbidden`, 404 `unknown_resource` / `resource_not_found`, 503 `resource_unavailable`
  * - `GET /static/v2/js/websocket.js` → the browser client (global `ATPWebSocket`), with ETag and Cache-Control
  *
  * Tokens are compared in constant time; an endpoint whose token is unset answers 404.
@@ -111,6 +115,19 @@ export function createATPRouter(hub: RouterHub, options: ATPRouterOptions = {}):
   router.get('/api/ws/metrics', requireAdmin, async (_request, response) => {
     const text = await hub.metrics();
     response.set('Cache-Control', 'no-store').type(hub.metricsContentType).send(text);
+  });
+
+  router.get('/api/ws/resources/:kind/:id', async (request, response) => {
+    const resources = hub.resources;
+    try {
+      if (!resources) throw new ResourceError(ErrorCode.UnknownResource, 'this hub has no resources');
+      const snapshot = await resources.snapshot(request.params.kind, request.params.id, null);
+      response.set('Cache-Control', 'no-store').json(snapshot);
+    } catch (error) {
+      if (!(error instanceof ResourceError)) throw error;
+      const body: RouterErrorBody = { error: error.code, message: error.message };
+      response.status(resourceErrorStatus[error.code]).set('Cache-Control', 'no-store').json(body);
+    }
   });
 
   router.post(

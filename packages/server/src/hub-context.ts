@@ -2,6 +2,7 @@ import type { Filter } from '@atp/ws-protocol';
 import type { Broker } from './broker.js';
 import type { HubMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
+import type { ResourceRegistry } from './resources.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 import type { Connection } from './connection.js';
 import type { Logger, Principal } from './types.js';
@@ -14,6 +15,7 @@ export interface HubContext {
   readonly broker: Broker;
   readonly logger: Logger;
   readonly serverId: string;
+  readonly resources: ResourceRegistry;
   /** The stream position this process has fanned out up to. */
   position(): { epoch: string; offset: number };
   /** Forgets a connection that is closing: its subscriptions, its slot in the limits and in the client list. */

@@ -22,6 +22,7 @@ import { type ResolvedOptions, resolveOptions } from './options.js';
 import { prepareEntry } from './outbound.js';
 import { clientAddress, trustedForwardedHeader } from './proxy.js';
 import { SessionRegistry } from './sessions.js';
+import { ResourceRegistry } from './resources.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import type { ATPWebSocketServerOptions, ClientInfo, Logger, Principal } from './types.js';
 
@@ -56,6 +57,8 @@ export class ATPWebSocketServer {
   readonly ready: Promise<void>;
   /** Prometheus metrics of this hub. */
   readonly metricsRegistry: HubMetrics;
+  /** Live state resources: snapshot providers by kind, and followers of the delivered stream. */
+  readonly resources: ResourceRegistry;
   /** Identifies this process among several sharing a broker. */
   readonly serverId: string = randomBytes(4).toString('hex');
   readonly #options: ResolvedOptions;
@@ -112,7 +115,12 @@ export class ATPWebSocketServer {
     this.#server.on('upgrade', this.#onUpgrade);
     const index = new SubscriptionIndex<Connection>();
     const authorize = options.authorizeSubscription;
+    this.resources = new ResourceRegistry(
+      () => this.#position,
+      (error, kind, id) => logger.error({ err: error, kind, id }, 'a resource provider failed'),
+    );
     this.#context = {
+      resources: this.resources,
       options: resolved,
       metrics: this.metricsRegistry,
       index,
@@ -296,6 +304,7 @@ export class ATPWebSocketServer {
       return;
     }
     if (batch.hole) for (const connection of this.#connections.values()) connection.hole();
+    this.resources.feed(batch);
     for (const entry of batch.entries) {
       const prepared = prepareEntry(batch.epoch, entry);
       this.#position = { epoch: batch.epoch, offset: entry.offset };

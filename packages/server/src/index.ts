@@ -8,6 +8,15 @@ export {
 } from './broker.js';
 export { ATPWebSocketServer, createATPWebSocketServer, type WebSocketInfo } from './hub.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
+export {
+  type ResourceContext,
+  type ResourceDefinition,
+  ResourceError,
+  type ResourceProvider,
+  ResourceRegistry,
+  type ResourceState,
+  type StreamFollower,
+} from './resources.js';
 export { supersedeKeyOf } from './supersede.js';
 export type {
   ATPWebSocketServerOptions,
@@ -24,4 +33,6 @@ export {
   ErrorCode,
   type Filter,
   ProtocolError,
+  type ResourceSnapshot,
+  type StreamPosition,
 } from '@atp/ws-protocol';

@@ -44,25 +44,25 @@ const refused: [string, string, ErrorCode, string][] = [
     'an unknown type',
     frame({ type: 'subscribe_all', payload: {} }),
     ErrorCode.UnknownType,
-    "unknown message type 'subscribe_all'; a client may send: subscribe, unsubscribe, ping, resume",
+    "unknown message type 'subscribe_all'; a client may send: subscribe, unsubscribe, ping, resume, get_resource",
   ],
   [
     'a server message type',
     frame({ type: 'pong', payload: {} }),
     ErrorCode.UnknownType,
-    "unknown message type 'pong'; a client may send: subscribe, unsubscribe, ping, resume",
+    "unknown message type 'pong'; a client may send: subscribe, unsubscribe, ping, resume, get_resource",
   ],
   [
     'a data message type',
     frame({ type: 'test_progress', payload: {} }),
     ErrorCode.UnknownType,
-    "unknown message type 'test_progress'; a client may send: subscribe, unsubscribe, ping, resume",
+    "unknown message type 'test_progress'; a client may send: subscribe, unsubscribe, ping, resume, get_resource",
   ],
   [
     'a type of another case',
     frame({ type: 'Subscribe', payload: { topic: 'logs' } }),
     ErrorCode.UnknownType,
-    "unknown message type 'Subscribe'; a client may send: subscribe, unsubscribe, ping, resume",
+    "unknown message type 'Subscribe'; a client may send: subscribe, unsubscribe, ping, resume, get_resource",
   ],
   // schema failures
   [

@@ -64,6 +64,7 @@ describe('docs/PROTOCOL.md', () => {
       'pong',
       'resumed',
       'error',
+      'resource',
     ]) {
       expect(doc, `### \`${type}\``).toContain(`### \`${type}\``);
     }
@@ -80,7 +81,16 @@ describe('docs/PROTOCOL.md', () => {
   it('has a JSON example for every message type', () => {
     const types = new Set(examples.map((text) => (JSON.parse(text) as { type: string }).type));
     const all = [...CLIENT_MESSAGE_TYPES, ...DATA_MESSAGE_TYPES];
-    for (const type of [...all, 'connected', 'subscribed', 'unsubscribed', 'pong', 'resumed', 'error']) {
+    for (const type of [
+      ...all,
+      'connected',
+      'subscribed',
+      'unsubscribed',
+      'pong',
+      'resumed',
+      'error',
+      'resource',
+    ]) {
       expect(types, type).toContain(type);
     }
   });

@@ -1,0 +1,132 @@
+import type { DataMessage, StreamPosition } from '@atp/ws-protocol';
+import { describe, expect, it } from 'vitest';
+import { connect, progress, startApp } from './express-helpers.js';
+
+/** A per-suite count of the `test_progress` messages, kept from the hub's delivered stream. */
+function followProgress(app: Awaited<ReturnType<typeof startApp>>) {
+  const counts = new Map<number, number>();
+  app.hub.resources.follow((messages: readonly DataMessage[]) => {
+    for (const message of messages) {
+      if (message.type !== 'test_progress') continue;
+      const suite = message.payload.suite_execution_id;
+      counts.set(suite, (counts.get(suite) ?? 0) + 1);
+    }
+  });
+  app.hub.resources.register('suite_execution', (id) => {
+    const count = counts.get(Number(id));
+    return count === undefined ? undefined : { data: { messages: count }, version: count };
+  });
+  return counts;
+}
+
+describe('live resources over the WebSocket', () => {
+  it('answers get_resource with the state and the position it reflects, consistent under publishing', async () => {
+    const app = await startApp();
+    followProgress(app);
+    const client = await connect(app.wsUrl);
+    await client.request('subscribe', { topic: 'test:progress', filter: { suite_execution_id: 1 } });
+    // Publishing runs while snapshots are asked for: each snapshot must count exactly the messages up to its offset.
+    const publishing = (async () => {
+      for (let i = 0; i < 40; i++) await app.hub.publish(progress(1, i, 50));
+    })();
+    const snapshots: Array<{ data: { messages: number }; offset: number }> = [];
+    while (snapshots.length < 30) {
+      const reply = await client.request('get_resource', { kind: 'suite_execution', resource_id: '1' });
+      if (reply.type === 'resource') snapshots.push(reply.payload as never);
+      else expect(reply.payload).toMatchObject({ code: 'resource_not_found' });
+    }
+    await publishing;
+    const data = await client.waitForData(40);
+    for (const snapshot of snapshots) {
+      const before = data.filter((m) => (m.offset as number) <= snapshot.offset).length;
+      expect(snapshot.data.messages).toBe(before);
+    }
+  });
+
+  it('refuses an unknown kind, an unknown id, a bad id and a failing provider, and keeps the connection', async () => {
+    const app = await startApp();
+    followProgress(app);
+    app.hub.resources.register('broken', () => {
+      throw new Error('database down');
+    });
+    app.hub.resources.register('slow', async () => ({ data: 1 }));
+    const client = await connect(app.wsUrl);
+    const ask = async (kind: unknown, resource_id: unknown) =>
+      (await client.request('get_resource', { kind, resource_id })).payload as {
+        code: string;
+        message: string;
+      };
+    expect(await ask('nope', '1')).toMatchObject({ code: 'unknown_resource' });
+    expect((await ask('nope', '1')).message).toContain('suite_execution');
+    expect(await ask('suite_execution', '999')).toMatchObject({ code: 'resource_not_found' });
+    expect(await ask('broken', '1')).toMatchObject({ code: 'resource_unavailable' });
+    expect(await ask('slow', '1')).toMatchObject({ code: 'resource_unavailable' });
+    expect(await ask('suite_execution', 7)).toMatchObject({ code: 'invalid_message' });
+    expect(await ask('bad kind!', '1')).toMatchObject({ code: 'invalid_message' });
+    await app.hub.publish(progress(3, 1, 10));
+    const reply = await client.request('get_resource', { kind: 'suite_execution', resource_id: '3' });
+    expect(reply).toMatchObject({ type: 'resource', payload: { data: { messages: 1 }, version: 1 } });
+  });
+
+  it('answers an async provider that returns its own position with that position', async () => {
+    const app = await startApp();
+    const at: StreamPosition = { epoch: 'elsewhere', offset: 12 };
+    app.hub.resources.register('remote', async (id) => ({ data: { id }, position: at }));
+    const client = await connect(app.wsUrl);
+    const reply = await client.request('get_resource', { kind: 'remote', resource_id: 'x' });
+    expect(reply.payload).toEqual({ kind: 'remote', resource_id: 'x', data: { id: 'x' }, ...at });
+  });
+
+  it('asks the authorize hook with the connection principal', async () => {
+    const app = await startApp(
+      {},
+      {
+        authenticate: (request) => ({
+          id: new URL(request.url ?? '', 'http://x').searchParams.get('u') ?? '',
+        }),
+      },
+    );
+    app.hub.resources.register('mine', {
+      snapshot: (id) => ({ data: id }),
+      authorize: (principal, id) => principal?.id === id,
+    });
+    const alice = await connect(app.wsUrl, 'u=alice');
+    expect((await alice.request('get_resource', { kind: 'mine', resource_id: 'alice' })).type).toBe(
+      'resource',
+    );
+    expect((await alice.request('get_resource', { kind: 'mine', resource_id: 'bob' })).payload).toMatchObject(
+      {
+        code: 'forbidden',
+      },
+    );
+  });
+});
+
+describe('live resources over HTTP', () => {
+  it('GET /api/ws/resources/:kind/:id answers the snapshot or a clear error with its status', async () => {
+    const app = await startApp();
+    followProgress(app);
+    app.hub.resources.register('broken', async () => {
+      throw new Error('database down');
+    });
+    await app.hub.publish([progress(5, 1, 10), progress(5, 2, 20), progress(6, 1, 10)]);
+    await expect
+      .poll(async () => (await fetch(`${app.base}/api/ws/resources/suite_execution/5`)).status)
+      .toBe(200);
+    const response = await fetch(`${app.base}/api/ws/resources/suite_execution/5`);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as { data: unknown; offset: number; epoch: string };
+    expect(body).toMatchObject({ kind: 'suite_execution', resource_id: '5', data: { messages: 2 } });
+    expect(body.offset).toBe(3);
+    const status = async (path: string) => {
+      const r = await fetch(`${app.base}/api/ws/resources/${path}`);
+      return [r.status, ((await r.json()) as { error: string }).error];
+    };
+    expect(await status('nope/1')).toEqual([404, 'unknown_resource']);
+    expect(await status('suite_execution/77')).toEqual([404, 'resource_not_found']);
+    expect(await status('broken/1')).toEqual([503, 'resource_unavailable']);
+    expect(await status(`suite_execution/${'9'.repeat(200)}`)).toEqual([400, 'invalid_message']);
+    // The hub still serves after the failures.
+    expect((await fetch(`${app.base}/api/ws/resources/suite_execution/6`)).status).toBe(200);
+  });
+});

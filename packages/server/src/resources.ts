@@ -1,0 +1,262 @@
+import {
+  type DataMessage,
+  ErrorCode,
+  type GetResourceMessage,
+  ResourceIdSchema,
+  ResourceKindSchema,
+  type ResourceSnapshot,
+  type StreamPosition,
+} from '@atp/ws-protocol';
+import type { StreamBatch } from './broker.js';
+import type { Principal } from './types.js';
+
+/** What a snapshot provider returns for a resource it has. */
+export interface ResourceState<T = unknown> {
+  /** The resource's state (sent as JSON). */
+  readonly data: T;
+  /**
+   * The stream position `data` reflects: every data message up to it is in
+   * `data`, none after it is. Omitted: the position the hub handed to the
+   * provider (`context.position`), which is right only when `data` was read
+   * synchronously from state fed by {@link ResourceRegistry.follow}. A provider
+   * that answers asynchronously must return it (the hub refuses the snapshot
+   * otherwise): the stream moves on while it waits.
+   */
+  readonly position?: StreamPosition;
+  /** The resource's own version (the `sequence` of the last `delta_update` in `data`), if it has one. */
+  readonly version?: number;
+}
+
+/** What the hub tells a snapshot provider. */
+export interface ResourceContext {
+  /**
+   * The position this process has delivered up to, read in the same turn of
+   * the event loop as the provider is called: no data message is fanned out
+   * between the two.
+   */
+  readonly position: StreamPosition;
+  /** Who asks: the connection's principal, or `null` (anonymous, and every HTTP request). */
+  readonly principal: Principal | null;
+}
+
+/**
+ * Answers snapshots of one resource kind. Returns `undefined` for an id it
+ * does not have (`resource_not_found`); a throw or a rejection is reported as
+ * `resource_unavailable` and logged.
+ */
+export type ResourceProvider<T = unknown> = (
+  id: string,
+  context: ResourceContext,
+) => ResourceState<T> | undefined | Promise<ResourceState<T> | undefined>;
+
+/** One resource kind: its provider and, optionally, who may read it. */
+export interface ResourceDefinition<T = unknown> {
+  readonly snapshot: ResourceProvider<T>;
+  /** Whether `principal` may read resource `id` (default: everyone). A refusal answers `forbidden`. */
+  readonly authorize?: (principal: Principal | null, id: string) => boolean | Promise<boolean>;
+}
+
+/** A refused snapshot request: the error code and a message meant for a developer. */
+export class ResourceError extends Error {
+  override readonly name = 'ResourceError';
+
+  constructor(
+    readonly code:
+      | typeof ErrorCode.InvalidMessage
+      | typeof ErrorCode.UnknownResource
+      | typeof ErrorCode.ResourceNotFound
+      | typeof ErrorCode.ResourceUnavailable
+      | typeof ErrorCode.Forbidden,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The HTTP status of each {@link ResourceError} code. */
+export const resourceErrorStatus: Record<ResourceError['code'], number> = {
+  [ErrorCode.InvalidMessage]: 400,
+  [ErrorCode.Forbidden]: 403,
+  [ErrorCode.UnknownResource]: 404,
+  [ErrorCode.ResourceNotFound]: 404,
+  [ErrorCode.ResourceUnavailable]: 503,
+};
+
+/** A listener of the stream as this process delivers it: see {@link ResourceRegistry.follow}. */
+export type StreamFollower = (messages: readonly DataMessage[], position: StreamPosition) => void;
+
+function isPromise<T>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | undefined)?.then === 'function';
+}
+
+/**
+ * Live state resources of a hub (`hub.resources`): the application registers
+ * a snapshot provider per kind; clients fetch snapshots over the WebSocket
+ * (`get_resource`) or HTTP (`GET /api/ws/resources/:kind/:id`) and apply the
+ * data messages after the snapshot's position.
+ *
+ * **Consistency.** A snapshot must hold every data message up to its position
+ * and none after it. The simplest way is to keep the application's state from
+ * the stream itself with {@link follow}: the hub calls followers with each
+ * batch before fanning it out, and calls a provider in the same turn as it
+ * reads its position, so a provider that reads that state synchronously is
+ * exact. A provider with state from elsewhere returns the position itself.
+ *
+ * @example
+ * const store = new ExecutionStore();
+ * hub.resources.follow((messages) => store.apply(messages));
+ * hub.resources.register('suite_execution', {
+ *   snapshot: (id) => {
+ *     const data = store.get(Number(id));
+ *     return data ? { data } : undefined;
+ *   },
+ * });
+ */
+export class ResourceRegistry {
+  readonly #kinds = new Map<string, ResourceDefinition>();
+  readonly #followers = new Set<StreamFollower>();
+
+  constructor(
+    readonly position: () => StreamPosition,
+    readonly onError: (error: unknown, kind: string, id: string) => void = () => {},
+  ) {}
+
+  /** Registers the provider of `kind` (a name: letters, digits, `_ . -`); replaces an earlier one. */
+  register<T>(kind: string, definition: ResourceDefinition<T> | ResourceProvider<T>): void {
+    if (!ResourceKindSchema.safeParse(kind).success) {
+      throw new TypeError(`a resource kind is 1-64 of letters, digits, '_', '.', '-'; got '${kind}'`);
+    }
+    this.#kinds.set(kind, typeof definition === 'function' ? { snapshot: definition } : definition);
+  }
+
+  /** Removes the provider of `kind`; returns whether there was one. */
+  unregister(kind: string): boolean {
+    return this.#kinds.delete(kind);
+  }
+
+  /** The registered kinds. */
+  kinds(): string[] {
+    return [...this.#kinds.keys()];
+  }
+
+  /**
+   * Calls `listener` with every batch of data messages this process delivers,
+   * in stream order, before its clients get them, with the position after
+   * the batch. Returns a function that stops it. A listener that throws is
+   * logged and does not stop delivery.
+   */
+  follow(listener: StreamFollower): () => void {
+    this.#followers.add(listener);
+    return () => {
+      this.#followers.delete(listener);
+    };
+  }
+
+  /** @internal Called by the hub with each batch, before fanning it out. */
+  feed(batch: StreamBatch): void {
+    if (this.#followers.size === 0 || batch.entries.length === 0) return;
+    const messages = batch.entries.map((entry) => entry.message);
+    const last = batch.entries[batch.entries.length - 1];
+    const position = { epoch: batch.epoch, offset: last?.offset ?? 0 };
+    for (const follower of [...this.#followers]) {
+      try {
+        follower(messages, position);
+      } catch (error) {
+        this.onError(error, '(follower)', '');
+      }
+    }
+  }
+
+  /**
+   * The snapshot of one resource with its position. Rejects with a
+   * {@link ResourceError} for a malformed kind or id, an unknown kind, an
+   * unknown id, a refusal or a failing provider.
+   */
+  async snapshot(kind: unknown, id: unknown, principal: Principal | null = null): Promise<ResourceSnapshot> {
+    if (!ResourceKindSchema.safeParse(kind).success) {
+      throw new ResourceError(
+        ErrorCode.InvalidMessage,
+        "a resource kind is 1-64 of letters, digits, '_', '.', '-'",
+      );
+    }
+    if (!ResourceIdSchema.safeParse(id).success) {
+      throw new ResourceError(ErrorCode.InvalidMessage, 'a resource id is a string of 1 to 128 characters');
+    }
+    const name = kind as string;
+    const key = id as string;
+    const definition = this.#kinds.get(name);
+    if (!definition) {
+      const known = this.kinds();
+      throw new ResourceError(
+        ErrorCode.UnknownResource,
+        `no resource kind '${name}'; known: ${known.length ? known.join(', ') : '(none)'}`,
+      );
+    }
+    if (definition.authorize && !(await definition.authorize(principal, key))) {
+      throw new ResourceError(ErrorCode.Forbidden, `not allowed to read ${name} '${key}'`);
+    }
+    let state: ResourceState | undefined;
+    let position: StreamPosition;
+    try {
+      // The position and the provider's call in one synchronous step: no batch is fanned out between them.
+      position = { ...this.position() };
+      const result = definition.snapshot(key, { position, principal });
+      if (isPromise(result)) {
+        state = await result;
+        if (state && !state.position) {
+          throw new TypeError(
+            `the provider of '${name}' answered asynchronously without the position its state reflects`,
+          );
+        }
+      } else {
+        state = result;
+      }
+    } catch (error) {
+      this.onError(error, name, key);
+      throw new ResourceError(
+        ErrorCode.ResourceUnavailable,
+        `the provider of '${name}' failed for '${key}'`,
+        {
+          cause: error,
+        },
+      );
+    }
+    if (state === undefined) {
+      throw new ResourceError(ErrorCode.ResourceNotFound, `no ${name} '${key}'`);
+    }
+    const at = state.position ?? position;
+    return {
+      kind: name,
+      resource_id: key,
+      data: state.data,
+      ...(state.version === undefined ? {} : { version: state.version }),
+      epoch: at.epoch,
+      offset: at.offset,
+    };
+  }
+}
+
+/** Answers one `get_resource` with `resource` or `error` (carrying its `id`); never rejects. */
+export async function answerGetResource(
+  message: GetResourceMessage,
+  registry: ResourceRegistry,
+  principal: Principal | null,
+  reply: (frame: object) => void,
+): Promise<void> {
+  const id = message.id === undefined ? {} : { id: message.id };
+  try {
+    const payload = await registry.snapshot(message.payload.kind, message.payload.resource_id, principal);
+    reply({ type: 'resource', ...id, payload });
+  } catch (error) {
+    const known = error instanceof ResourceError;
+    reply({
+      type: 'error',
+      ...id,
+      payload: {
+        code: known ? error.code : ErrorCode.InternalError,
+        message: known ? error.message : 'the server failed answering get_resource',
+      },
+    });
+  }
+}
