@@ -54,6 +54,9 @@ export interface RouterErrorBody {
   issues?: PublishIssue[];
 }
 
+/** The URL the AsyncAPI 3 document of the protocol is served at. */
+export const ASYNCAPI_PATH = '/api/ws/asyncapi.json';
+
 /** The URL the browser client's IIFE build is served at. */
 export const CLIENT_SCRIPT_PATH = '/static/v2/js/websocket.js';
 
@@ -73,6 +76,7 @@ const REALM = 'atp-ws';
  * - `GET /api/ws/metrics` (admin token) → Prometheus text
  * - `GET /api/ws/resources/:kind/:id` → a resource snapshot `{ kind, resource_id, data, version?, epoch, offset }`;
  *   400 `invalid_message`, 403 `forbidden`, 404 `unknown_resource` / `resource_not_found`, 503 `resource_unavailable`
+ * - `GET /api/ws/asyncapi.json` → the AsyncAPI 3 document of the protocol (`@atp/ws-protocol/asyncapi.json`)
  * - `GET /static/v2/js/websocket.js` → the browser client (global `ATPWebSocket`), with ETag and Cache-Control
  *
  * Tokens are compared in constant time; an endpoint whose token is unset answers 404.
@@ -159,6 +163,13 @@ export function createATPRouter(hub: RouterHub, options: ATPRouterOptions = {}):
     },
     bodyParserErrors,
   );
+
+  const asyncApi = new AsyncApiDocument();
+  router.get(ASYNCAPI_PATH, (_request, response, next) => {
+    asyncApi
+      .load()
+      .then((body) => response.set('Cache-Control', 'no-cache').type('application/json').send(body), next);
+  });
 
   if (options.clientScript !== false) {
     const script = new ClientScript(options.clientScript, maxAge);
@@ -306,6 +317,22 @@ function errorCode(error: unknown): string | undefined {
 
 function sendError(response: Response, status: number, body: RouterErrorBody): void {
   response.status(status).set('Cache-Control', 'no-store').json(body);
+}
+
+// ── AsyncAPI document ──────────────────────────────────────────────────────
+
+/** The document `@atp/ws-protocol` ships, read once (it only changes with the package). */
+class AsyncApiDocument {
+  #body: Promise<Buffer> | undefined;
+
+  load(): Promise<Buffer> {
+    this.#body ??= readFile(createRequire(import.meta.url).resolve('@atp/ws-protocol/asyncapi.json'));
+    // A failed read is not cached: the next request tries again.
+    this.#body.catch(() => {
+      this.#body = undefined;
+    });
+    return this.#body;
+  }
 }
 
 // ── browser script ─────────────────────────────────────────────────────────

@@ -1,4 +1,6 @@
-import { DataMessageSchema, DeliveredDataMessageSchema } from '@atp/ws-protocol';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { DataMessageSchema, DeliveredDataMessageSchema, WS_PATH } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
 import { connect, progress, publish, startApp, SwitchableBroker } from './express-helpers.js';
 
@@ -388,5 +390,21 @@ describe('POST /api/ws/publish', () => {
     expect(await response.json()).toEqual({ accepted: 6 });
     const received = await client.waitForData(6);
     expect(received.map((m) => m.type)).toEqual(batch.map((m) => m.type));
+  });
+});
+
+describe('GET /api/ws/asyncapi.json', () => {
+  it('serves the AsyncAPI 3 document that @atp/ws-protocol ships, without a token', async () => {
+    const { base } = await startApp({ adminToken: ADMIN, publishToken: PUBLISHER });
+    const response = await fetch(`${base}/api/ws/asyncapi.json`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const shipped: unknown = JSON.parse(
+      readFileSync(createRequire(import.meta.url).resolve('@atp/ws-protocol/asyncapi.json'), 'utf8'),
+    );
+    const body = (await response.json()) as { asyncapi: string; channels: { updates: { address: string } } };
+    expect(body).toEqual(shipped);
+    expect(body.asyncapi).toBe('3.0.0');
+    expect(body.channels.updates.address).toBe(WS_PATH);
   });
 });

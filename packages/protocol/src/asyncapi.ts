@@ -1,0 +1,171 @@
+// Internal: builds the AsyncAPI 3 document shipped as
+// `@atp/ws-protocol/asyncapi.json` (written by `pnpm --filter @atp/ws-protocol
+// generate`, served by the hub at `GET /api/ws/asyncapi.json`). Generated from
+// the same zod schemas as the JSON Schema, so it cannot drift from the code.
+import { z } from 'zod';
+import {
+  ConnectedMessageSchema,
+  DeliveredDataMessageSchema,
+  ErrorMessageSchema,
+  PingMessageSchema,
+  PongMessageSchema,
+  PublishRequestSchema,
+  ResumedMessageSchema,
+  ResumeMessageSchema,
+  SubscribedMessageSchema,
+  SubscribeMessageSchema,
+  UnsubscribedMessageSchema,
+  UnsubscribeMessageSchema,
+} from './messages.js';
+import { CLIENT_ID_PATTERN, PROTOCOL_VERSION, WS_PATH } from './version.js';
+
+/** Path the hub serves this document at. */
+export const ASYNCAPI_PATH = '/api/ws/asyncapi.json';
+
+interface MessageEntry {
+  schema: z.ZodType;
+  summary: string;
+}
+
+const clientMessages: Record<string, MessageEntry> = {
+  subscribe: {
+    schema: SubscribeMessageSchema,
+    summary: 'Subscribe to a topic, optionally filtered and from a position.',
+  },
+  unsubscribe: { schema: UnsubscribeMessageSchema, summary: 'Remove subscriptions to a topic.' },
+  ping: { schema: PingMessageSchema, summary: 'Application-level heartbeat; answered with pong.' },
+  resume: {
+    schema: ResumeMessageSchema,
+    summary: 'After a reconnect: restore subscriptions from a stream position.',
+  },
+};
+
+const controlMessages: Record<string, MessageEntry> = {
+  connected: { schema: ConnectedMessageSchema, summary: 'First message of every connection.' },
+  subscribed: { schema: SubscribedMessageSchema, summary: 'Answer to subscribe.' },
+  unsubscribed: { schema: UnsubscribedMessageSchema, summary: 'Answer to unsubscribe.' },
+  pong: { schema: PongMessageSchema, summary: 'Answer to ping.' },
+  resumed: {
+    schema: ResumedMessageSchema,
+    summary: 'Answer to resume: recovered, or the gap and its reason.',
+  },
+  error: { schema: ErrorMessageSchema, summary: 'A request was refused; the connection stays usable.' },
+};
+
+/** Each delivered data message type (the discriminated union's options), by its `type`. */
+function dataMessages(): Record<string, MessageEntry> {
+  const out: Record<string, MessageEntry> = {};
+  for (const option of DeliveredDataMessageSchema.options) {
+    const type = option.shape.type.value;
+    out[type] = { schema: option, summary: `A ${type} data message, with sequence, epoch and offset.` };
+  }
+  return out;
+}
+
+/** A zod schema as an AsyncAPI Schema object (a superset of JSON Schema draft 07). */
+function schemaOf(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
+  return rest;
+}
+
+/**
+ * AsyncAPI 3.0 document of the WebSocket protocol: one channel (the
+ * WebSocket endpoint), a `send` operation per client message and a `receive`
+ * operation per server message, with every payload schema generated from zod.
+ * Cross-field rules (e.g. `completed_tests <= total_tests`) are not
+ * expressible there and are only checked by the server.
+ */
+export function buildAsyncApiDocument(): Record<string, unknown> {
+  const data = dataMessages();
+  const all = { ...clientMessages, ...controlMessages, ...data };
+  const schemas: Record<string, unknown> = {};
+  const messages: Record<string, unknown> = {};
+  const channelMessages: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(all)) {
+    schemas[name] = schemaOf(entry.schema);
+    messages[name] = {
+      name,
+      title: name,
+      summary: entry.summary,
+      contentType: 'application/json',
+      payload: { $ref: `#/components/schemas/${name}` },
+    };
+    channelMessages[name] = { $ref: `#/components/messages/${name}` };
+  }
+  schemas.publish_request = schemaOf(PublishRequestSchema);
+
+  const operation = (action: 'send' | 'receive', names: string[], summary: string) => ({
+    action,
+    summary,
+    channel: { $ref: '#/channels/updates' },
+    messages: names.map((name) => ({ $ref: `#/channels/updates/messages/${name}` })),
+  });
+
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'ATP real-time updates',
+      version: String(PROTOCOL_VERSION),
+      description:
+        'WebSocket protocol of the ATP Dashboard real-time updates, version ' +
+        `${PROTOCOL_VERSION}. Every frame is one UTF-8 JSON text frame. Generated from @atp/ws-protocol; ` +
+        'do not edit. docs/PROTOCOL.md describes the behaviour (resume, gaps, limits, HTTP endpoints) ' +
+        'that a schema cannot express. Data messages are published over HTTP: `POST /api/ws/publish` ' +
+        'with a body matching components.schemas.publish_request.',
+      license: { name: 'MIT' },
+    },
+    defaultContentType: 'application/json',
+    servers: {
+      hub: {
+        host: '{host}',
+        protocol: 'ws',
+        description: 'The hub; use wss behind TLS.',
+        variables: { host: { default: 'localhost:8000', description: 'host:port of the ATP server' } },
+      },
+    },
+    channels: {
+      updates: {
+        address: WS_PATH,
+        title: 'Real-time updates',
+        description:
+          'The WebSocket endpoint. The server sends `connected` first; the client then subscribes, or resumes after a reconnect.',
+        servers: [{ $ref: '#/servers/hub' }],
+        messages: channelMessages,
+        bindings: {
+          ws: {
+            bindingVersion: '0.1.0',
+            method: 'GET',
+            query: {
+              type: 'object',
+              properties: {
+                client_id: {
+                  type: 'string',
+                  pattern: CLIENT_ID_PATTERN.source,
+                  description: 'Names the session; reconnect with the same one to resume it.',
+                },
+                token: {
+                  type: 'string',
+                  description: 'Credentials when authentication is on (or `Authorization: Bearer`).',
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    operations: {
+      sendClientMessage: operation('send', Object.keys(clientMessages), 'Messages a client sends.'),
+      receiveControlMessage: operation(
+        'receive',
+        Object.keys(controlMessages),
+        'Answers and notices the server sends.',
+      ),
+      receiveDataMessage: operation(
+        'receive',
+        Object.keys(data),
+        'Data messages of the subscribed topics, numbered by `sequence`.',
+      ),
+    },
+    components: { schemas, messages },
+  };
+}
