@@ -4,60 +4,40 @@
 // the same zod schemas as the JSON Schema, so it cannot drift from the code.
 import { z } from 'zod';
 import {
-  ConnectedMessageSchema,
+  ClientMessageSchema,
   DeliveredDataMessageSchema,
-  ErrorMessageSchema,
-  PingMessageSchema,
-  PongMessageSchema,
   PublishRequestSchema,
-  ResumedMessageSchema,
-  ResumeMessageSchema,
-  SubscribedMessageSchema,
-  SubscribeMessageSchema,
-  UnsubscribedMessageSchema,
-  UnsubscribeMessageSchema,
+  ResourceSnapshotSchema,
+  ServerControlMessageSchema,
 } from './messages.js';
 import { CLIENT_ID_PATTERN, PROTOCOL_VERSION, WS_PATH } from './version.js';
 
 /** Path the hub serves this document at. */
 export const ASYNCAPI_PATH = '/api/ws/asyncapi.json';
 
-interface MessageEntry {
-  schema: z.ZodType;
-  summary: string;
-}
-
-const clientMessages: Record<string, MessageEntry> = {
-  subscribe: {
-    schema: SubscribeMessageSchema,
-    summary: 'Subscribe to a topic, optionally filtered and from a position.',
-  },
-  unsubscribe: { schema: UnsubscribeMessageSchema, summary: 'Remove subscriptions to a topic.' },
-  ping: { schema: PingMessageSchema, summary: 'Application-level heartbeat; answered with pong.' },
-  resume: {
-    schema: ResumeMessageSchema,
-    summary: 'After a reconnect: restore subscriptions from a stream position.',
-  },
+/** One line on each message; a message without one here is still listed, with a generic line. */
+const summaries: Record<string, string> = {
+  subscribe: 'Subscribe to a topic, optionally filtered and from a position.',
+  unsubscribe: 'Remove subscriptions to a topic.',
+  ping: 'Application-level heartbeat; answered with pong.',
+  resume: 'After a reconnect: restore subscriptions from a stream position.',
+  get_resource: 'Ask for a snapshot of a live resource.',
+  connected: 'First message of every connection.',
+  subscribed: 'Answer to subscribe.',
+  unsubscribed: 'Answer to unsubscribe.',
+  pong: 'Answer to ping.',
+  resumed: 'Answer to resume: recovered, or the gap and its reason.',
+  error: 'A request was refused; the connection stays usable.',
+  resource: 'Answer to get_resource: a snapshot of the resource.',
 };
 
-const controlMessages: Record<string, MessageEntry> = {
-  connected: { schema: ConnectedMessageSchema, summary: 'First message of every connection.' },
-  subscribed: { schema: SubscribedMessageSchema, summary: 'Answer to subscribe.' },
-  unsubscribed: { schema: UnsubscribedMessageSchema, summary: 'Answer to unsubscribe.' },
-  pong: { schema: PongMessageSchema, summary: 'Answer to ping.' },
-  resumed: {
-    schema: ResumedMessageSchema,
-    summary: 'Answer to resume: recovered, or the gap and its reason.',
-  },
-  error: { schema: ErrorMessageSchema, summary: 'A request was refused; the connection stays usable.' },
-};
-
-/** Each delivered data message type (the discriminated union's options), by its `type`. */
-function dataMessages(): Record<string, MessageEntry> {
-  const out: Record<string, MessageEntry> = {};
-  for (const option of DeliveredDataMessageSchema.options) {
-    const type = option.shape.type.value;
-    out[type] = { schema: option, summary: `A ${type} data message, with sequence, epoch and offset.` };
+/** The members of a discriminated union of messages, by their `type`. */
+function byType(options: readonly z.ZodObject[], what: string): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const option of options) {
+    const type = (option.shape.type as z.ZodLiteral<string>).value;
+    out[type] = option;
+    summaries[type] ??= `${what} \`${type}\`.`;
   }
   return out;
 }
@@ -76,23 +56,27 @@ function schemaOf(schema: z.ZodType): Record<string, unknown> {
  * expressible there and are only checked by the server.
  */
 export function buildAsyncApiDocument(): Record<string, unknown> {
-  const data = dataMessages();
+  const clientMessages = byType(ClientMessageSchema.options, 'Client message');
+  const controlMessages = byType(ServerControlMessageSchema.options, 'Server message');
+  const data = byType(DeliveredDataMessageSchema.options, 'Data message, with sequence, epoch and offset:');
   const all = { ...clientMessages, ...controlMessages, ...data };
   const schemas: Record<string, unknown> = {};
   const messages: Record<string, unknown> = {};
   const channelMessages: Record<string, unknown> = {};
-  for (const [name, entry] of Object.entries(all)) {
-    schemas[name] = schemaOf(entry.schema);
+  for (const [name, schema] of Object.entries(all)) {
+    schemas[name] = schemaOf(schema);
     messages[name] = {
       name,
       title: name,
-      summary: entry.summary,
+      summary: summaries[name],
       contentType: 'application/json',
       payload: { $ref: `#/components/schemas/${name}` },
     };
     channelMessages[name] = { $ref: `#/components/messages/${name}` };
   }
+  // Bodies of the HTTP endpoints, for code generators: not messages of the channel.
   schemas.publish_request = schemaOf(PublishRequestSchema);
+  schemas.resource_snapshot = schemaOf(ResourceSnapshotSchema);
 
   const operation = (action: 'send' | 'receive', names: string[], summary: string) => ({
     action,
