@@ -16,6 +16,7 @@ import {
 } from '@atp/ws-protocol';
 import type { WebSocket } from 'ws';
 import type { HistoryRead, StreamEntry } from './broker.js';
+import { transportOf } from './fallback-socket.js';
 import { TokenBucket } from './limits.js';
 import { Outbox, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
 import { REPLAY_PAGES_PER_TURN, replayTurn } from './replay-turns.js';
@@ -231,6 +232,7 @@ export class Connection implements OutboxOwner {
       coalesced: this.#outbox.droppedCount,
       replaying: this.#replaying,
       reconnects: this.reconnects,
+      transport: transportOf(this.ws),
     };
   }
 

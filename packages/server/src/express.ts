@@ -414,3 +414,10 @@ function resolveClientScript(): string {
     throw new Error('@atp/ws-client/browser.global.js was not found (build @atp/ws-client first)', { cause });
   }
 }
+export {
+  type ATPFallbackRouterOptions,
+  createATPFallbackRouter,
+  FALLBACK_SESSIONS_PATH,
+  FALLBACK_STREAM_PATH,
+  type FallbackHub,
+} from './sse-router.js';

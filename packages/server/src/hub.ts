@@ -10,9 +10,10 @@ import {
   type Filter,
   topicsForMessage,
 } from '@atp/ws-protocol';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { type Broker, BrokerUnavailableError, type StreamBatch } from './broker.js';
 import { Connection } from './connection.js';
+import type { FallbackSocket } from './fallback-socket.js';
 import { Heartbeat } from './heartbeat.js';
 import type { HubContext } from './hub-context.js';
 import { ConnectionCounter } from './limits.js';
@@ -33,6 +34,20 @@ export interface WebSocketInfo {
   ping_interval: number;
   /** Seconds. */
   ping_timeout: number;
+}
+
+/** A connection refused: the HTTP status, a reason and headers to answer with. */
+export interface Refusal {
+  status: number;
+  reason: string;
+  headers?: Record<string, string>;
+}
+
+/** A connection that passed the checks (and counts toward the limits). */
+interface Admitted {
+  clientId: string;
+  principal: Principal | null;
+  ip: string;
 }
 
 /**
@@ -370,36 +385,11 @@ export class ATPWebSocketServer {
       if (this.#ownsServer) refuse(404, `no WebSocket endpoint at ${url.pathname}`);
       return;
     }
-    if (this.#closing) return refuse(503, 'server is shutting down');
-    if (this.#position.epoch === '') {
-      // No stream position yet (the broker has been unreachable since start): a greeting now could
-      // only carry a position that looks valid and is not.
-      return refuse(503, 'the message broker is not reachable yet', { 'Retry-After': '2' });
-    }
-    if (!this.#originAllowed(request.headers.origin)) return refuse(403, 'origin not allowed');
-    const requestedId = url.searchParams.get('client_id');
-    if (requestedId !== null && !CLIENT_ID_PATTERN.test(requestedId)) {
-      return refuse(400, 'client_id must match ^[A-Za-z0-9_-]{1,64}$');
-    }
-    // X-Forwarded-For counts only through trusted proxies, else anyone could dodge the per-IP limit.
-    const ip = clientAddress(request, this.#options.trustProxy);
-    if (this.#counter.total >= this.#options.maxConnections) {
-      return refuse(503, 'too many connections', { 'Retry-After': '5' });
-    }
-    if (this.#counter.countFor(ip) >= this.#options.maxConnectionsPerIp) {
-      return refuse(429, 'too many connections from this address', { 'Retry-After': '5' });
-    }
-    // Counted before the asynchronous hook, so a flood cannot slip past the limits while it runs.
-    this.#counter.add(ip);
+    const admitted = await this.#admit(request, url);
+    if ('status' in admitted) return refuse(admitted.status, admitted.reason, admitted.headers);
+    const { clientId, principal, ip } = admitted;
     let accepted = false;
     try {
-      const principal = await this.#authenticate(request, url);
-      if (principal === undefined)
-        return refuse(401, 'authentication required', { 'WWW-Authenticate': 'Bearer' });
-      const clientId = requestedId ?? randomBytes(12).toString('base64url');
-      if (!this.#sessions.mayUse(clientId, principal) || !(await this.#claimSession(clientId, principal))) {
-        return refuse(403, 'client_id belongs to another principal');
-      }
       if (this.#closing || socket.destroyed) return refuse(503, 'server is shutting down');
       // ws calls back synchronously, and only once the handshake is complete: an upgrade it refuses
       // itself (invalid Sec-WebSocket-Key, a socket half-closed meanwhile) must give its slot back.
@@ -407,11 +397,88 @@ export class ATPWebSocketServer {
         accepted = true;
         this.#accept(ws, clientId, principal, ip);
       });
-    } catch (error) {
-      this.#logger.error({ err: error }, 'authenticating the upgrade failed');
-      refuse(error instanceof BrokerUnavailableError ? 503 : 500, 'authentication failed');
     } finally {
       if (!accepted) this.#counter.remove(ip);
+    }
+  }
+
+  /**
+   * Accepts a connection over another transport than WebSocket (the SSE fallback of
+   * `@atp/ws-server/express`): the same checks as an upgrade (broker ready, Origin, `client_id`,
+   * connection limits, authentication with `token` or `Authorization`, session ownership), then the
+   * same protocol, sequence, limits and heartbeat. Returns the refusal, or `undefined` once accepted.
+   */
+  async acceptFallback(request: IncomingMessage, socket: FallbackSocket): Promise<Refusal | undefined> {
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      return { status: 400, reason: 'bad request URL' };
+    }
+    const admitted = await this.#admit(request, url);
+    if ('status' in admitted) {
+      this.metricsRegistry.upgradesRefused.inc({ status: String(admitted.status) });
+      return admitted;
+    }
+    if (this.#closing || socket.readyState !== 1) {
+      this.#counter.remove(admitted.ip);
+      return { status: 503, reason: 'server is shutting down' };
+    }
+    socket.maxPayload = this.#options.maxPayload;
+    this.#accept(socket as unknown as WebSocket, admitted.clientId, admitted.principal, admitted.ip);
+    return undefined;
+  }
+
+  /**
+   * The checks every new connection passes, whatever its transport. Once admitted, the connection
+   * counts toward the limits: the caller accepts it or removes it from the counter.
+   */
+  async #admit(request: IncomingMessage, url: URL): Promise<Admitted | Refusal> {
+    if (this.#closing) return { status: 503, reason: 'server is shutting down' };
+    if (this.#position.epoch === '') {
+      // No stream position yet (the broker has been unreachable since start): a greeting now could
+      // only carry a position that looks valid and is not.
+      return {
+        status: 503,
+        reason: 'the message broker is not reachable yet',
+        headers: { 'Retry-After': '2' },
+      };
+    }
+    if (!this.#originAllowed(request.headers.origin)) return { status: 403, reason: 'origin not allowed' };
+    const requestedId = url.searchParams.get('client_id');
+    if (requestedId !== null && !CLIENT_ID_PATTERN.test(requestedId)) {
+      return { status: 400, reason: 'client_id must match ^[A-Za-z0-9_-]{1,64}$' };
+    }
+    // X-Forwarded-For counts only through trusted proxies, else anyone could dodge the per-IP limit.
+    const ip = clientAddress(request, this.#options.trustProxy);
+    if (this.#counter.total >= this.#options.maxConnections) {
+      return { status: 503, reason: 'too many connections', headers: { 'Retry-After': '5' } };
+    }
+    if (this.#counter.countFor(ip) >= this.#options.maxConnectionsPerIp) {
+      return {
+        status: 429,
+        reason: 'too many connections from this address',
+        headers: { 'Retry-After': '5' },
+      };
+    }
+    // Counted before the asynchronous hook, so a flood cannot slip past the limits while it runs.
+    this.#counter.add(ip);
+    try {
+      const principal = await this.#authenticate(request, url);
+      if (principal === undefined) {
+        this.#counter.remove(ip);
+        return { status: 401, reason: 'authentication required', headers: { 'WWW-Authenticate': 'Bearer' } };
+      }
+      const clientId = requestedId ?? randomBytes(12).toString('base64url');
+      if (!this.#sessions.mayUse(clientId, principal) || !(await this.#claimSession(clientId, principal))) {
+        this.#counter.remove(ip);
+        return { status: 403, reason: 'client_id belongs to another principal' };
+      }
+      return { clientId, principal, ip };
+    } catch (error) {
+      this.#counter.remove(ip);
+      this.#logger.error({ err: error }, 'authenticating the upgrade failed');
+      return { status: error instanceof BrokerUnavailableError ? 503 : 500, reason: 'authentication failed' };
     }
   }
 
@@ -452,7 +519,7 @@ export class ATPWebSocketServer {
     return origin !== undefined && allowed.includes(origin);
   }
 
-  #accept(ws: import('ws').WebSocket, clientId: string, principal: Principal | null, ip: string): void {
+  #accept(ws: WebSocket, clientId: string, principal: Principal | null, ip: string): void {
     const previous = this.#connections.get(clientId);
     if (previous) {
       previous.close(CloseCode.SessionReplaced, 'another connection took over this client_id');

@@ -6,7 +6,8 @@ export {
   type StreamBatch,
   type StreamEntry,
 } from './broker.js';
-export { ATPWebSocketServer, createATPWebSocketServer, type WebSocketInfo } from './hub.js';
+export { ATPWebSocketServer, createATPWebSocketServer, type Refusal, type WebSocketInfo } from './hub.js';
+export { FallbackSocket, type Transport } from './fallback-socket.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 export {
   type ResourceContext,

@@ -181,4 +181,6 @@ export interface ClientInfo {
   replaying?: boolean;
   /** Earlier connections under the same `client_id` seen by this process. */
   reconnects?: number;
+  /** How it is connected: a WebSocket, or the Server-Sent Events fallback (`sse`). */
+  transport?: 'websocket' | 'sse';
 }

@@ -2,6 +2,7 @@ export { chromiumExecutable } from './chromium.js';
 export { type Deferred, deferred, withTimeout } from './deferred.js';
 export { Disposer } from './disposer.js';
 export { type RawClientOptions, RawTestClient, type WireMessage } from './raw-client.js';
+export { fallbackStreamUrl, RawSseTestClient } from './raw-sse-client.js';
 export {
   freePort,
   RedisError,

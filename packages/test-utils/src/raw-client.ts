@@ -115,6 +115,11 @@ export class RawTestClient {
     return this.messages.filter((m) => typeof m.sequence === 'number');
   }
 
+  /** Whether the socket is open. */
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
   waitForClose(): Promise<{ code: number; reason: string }> {
     return withTimeout(this.closed, this.#timeoutMs, 'close');
   }

@@ -1,6 +1,9 @@
 import type { DataMessage } from '@atp/ws-protocol';
-import { Disposer, RawTestClient, type RawClientOptions } from '@atp/test-utils';
+import { createServer } from 'node:http';
+import { Disposer, type RawClientOptions, RawSseTestClient, RawTestClient } from '@atp/test-utils';
+import express from 'express';
 import { afterEach } from 'vitest';
+import { createATPFallbackRouter } from '../express.js';
 import {
   type ATPWebSocketServer,
   type ATPWebSocketServerOptions,
@@ -10,10 +13,37 @@ import {
 export const disposer = new Disposer();
 afterEach(() => disposer.run());
 
-/** Starts a hub on port 0, closed after the test. */
+/**
+ * The transport the protocol tests run over: `websocket`, or `sse` (the fallback: a Server-Sent
+ * Events stream and POSTs) in the vitest project that sets `ATP_TEST_TRANSPORT=sse`.
+ */
+export const transport: 'websocket' | 'sse' = process.env.ATP_TEST_TRANSPORT === 'sse' ? 'sse' : 'websocket';
+
+/** A raw client of either transport. */
+export type TestClient = RawTestClient | RawSseTestClient;
+
+/**
+ * Starts a hub on port 0, closed after the test. Over `sse`, the hub is attached to an Express app
+ * serving the fallback router, and `url` is still its WebSocket URL (the SSE client derives its own).
+ */
 export async function startHub(
   options: ATPWebSocketServerOptions = {},
 ): Promise<{ hub: ATPWebSocketServer; url: string }> {
+  if (transport === 'sse' && options.server === undefined && options.port === undefined) {
+    const app = express();
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
+    const hub = createATPWebSocketServer({ ...options, server });
+    app.use(createATPFallbackRouter(hub));
+    disposer.add(async () => {
+      await hub.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    await hub.ready;
+    const port = hub.address()?.port;
+    return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates` };
+  }
   const hub = createATPWebSocketServer({ port: 0, ...options });
   disposer.add(() => hub.close());
   await hub.ready;
@@ -21,9 +51,20 @@ export async function startHub(
   return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates` };
 }
 
-/** Connects a raw client (waits for `connected`), closed after the test. */
+/** Connects a raw WebSocket client (waits for `connected`), closed after the test. */
 export async function connect(url: string, query = '', options?: RawClientOptions): Promise<RawTestClient> {
   const client = await RawTestClient.connect(query ? `${url}?${query}` : url, options);
+  disposer.add(() => client.close());
+  return client;
+}
+
+/** Connects a raw client of {@link transport} (waits for `connected`), closed after the test. */
+export async function connectOver(url: string, query = '', options?: RawClientOptions): Promise<TestClient> {
+  const target = query ? `${url}?${query}` : url;
+  const client =
+    transport === 'sse'
+      ? await RawSseTestClient.connect(target, options)
+      : await RawTestClient.connect(target, options);
   disposer.add(() => client.close());
   return client;
 }

@@ -1,7 +1,7 @@
 import { GapReason } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
 import { MemoryBroker } from '../index.js';
-import { connect, log, progress, startHub } from './helpers.js';
+import { connectOver as connect, log, progress, startHub } from './helpers.js';
 
 type Position = { epoch: string; offset: number };
 
