@@ -531,13 +531,13 @@ export class Connection implements OutboxOwner {
       },
       answer: (replayed, result) => {
         // After a gap one sequence number is skipped, so the hole is visible in the numbering too.
-        this.#outbox.sequence = recovered ? sequence : sequence + 1;
+        const nextSequence = this.#outbox.resumeAfter(sequence, !recovered);
         this.#sendControl({
           type: 'resumed',
           ...withId(message.id),
           payload: {
             recovered,
-            next_sequence: this.#outbox.sequence + 1,
+            next_sequence: nextSequence,
             ...replayResult(result, replayed),
             epoch: this.#through.epoch,
             offset: this.#plan.boundary,

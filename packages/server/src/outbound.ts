@@ -1,8 +1,24 @@
+// The per-connection outbound queue: what is due this tick, what waits over
+// the soft limit (with coalescing), the hard limit, and the numbering of data
+// messages. Frame bytes are in frames.ts, the end-of-tick scheduler in
+// write-scheduler.ts, the reach into `ws` in raw-socket.ts.
 import type { Socket } from 'node:net';
 import type { DataMessage } from '@atp/ws-protocol';
 import type { WebSocket } from 'ws';
 import type { StreamEntry } from './broker.js';
+import {
+  dataFrameSize,
+  dataMessage,
+  digitCount,
+  frameSize,
+  textFrameSize,
+  writeDataFrame,
+  writeDigits,
+  writeTextFrame,
+} from './frames.js';
+import { isTls, rawSocketOf } from './raw-socket.js';
 import { supersedeKeyOf } from './supersede.js';
+import { type ScheduledWriter, scheduleWrite } from './write-scheduler.js';
 
 /**
  * A data message ready to go out: serialized once per publish, with the
@@ -39,14 +55,6 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
   };
 }
 
-/** The message of a prepared entry for one connection's `sequence` (a text frame's payload). */
-function payloadFor(entry: PreparedEntry, sequence: number): Buffer {
-  const digits = digitCount(sequence);
-  const payload = Buffer.allocUnsafe(entry.prefix.length + digits + 1);
-  writeMessage(payload, 0, entry.prefix, sequence, digits);
-  return payload;
-}
-
 /** A queued data message; `entry` is let go (undefined) once a newer one supersedes it. */
 type DataItem = { kind: 'data'; entry: PreparedEntry | undefined };
 type Item = DataItem | { kind: 'control'; frame: string } | { kind: 'gap' };
@@ -72,102 +80,9 @@ export interface OutboxOwner {
   outboxOverflowed(): void;
 }
 
-// Frames are written at the end of the tick they were produced in: a runner
-// publishing 10 messages in one tick costs each socket one write (one syscall)
-// instead of 10. One setImmediate serves every outbox of the process.
-let dueOutboxes: Outbox[] = [];
-
-function flushDueOutboxes(): void {
-  const outboxes = dueOutboxes;
-  dueOutboxes = [];
-  for (const outbox of outboxes) {
-    try {
-      outbox.writeDue();
-    } catch {
-      // Never expected; one broken connection must not keep the others' frames (or crash the process).
-      // Cut it off: its client reconnects and resumes from history.
-      outbox.clear();
-      outbox.ws.terminate();
-    }
-  }
-}
-
-function scheduleWrite(outbox: Outbox): void {
-  if (dueOutboxes.length === 0) setImmediate(flushDueOutboxes);
-  dueOutboxes.push(outbox);
-}
-
-/** The TCP socket under a `ws` WebSocket when frames may be written to it directly, else `undefined`. */
-function rawSocketOf(ws: WebSocket): Socket | undefined {
-  // With an extension (permessage-deflate) ws transforms and may queue frames: only ws may write then.
-  if (ws.extensions !== '') return undefined;
-  const socket = (ws as unknown as { _socket?: Socket })._socket;
-  return socket && typeof socket.write === 'function' ? socket : undefined;
-}
-
-function isTls(socket: Socket): boolean {
-  return (socket as Socket & { encrypted?: boolean }).encrypted === true;
-}
-
-/** Writes a server (unmasked) text frame header for `length` payload bytes at `at`; returns the payload's offset. */
-function writeHeader(target: Buffer, at: number, length: number): number {
-  target[at] = 0x81; // FIN, text
-  if (length < 126) {
-    target[at + 1] = length;
-    return at + 2;
-  }
-  if (length < 65536) {
-    target[at + 1] = 126;
-    target.writeUInt16BE(length, at + 2);
-    return at + 4;
-  }
-  target[at + 1] = 127;
-  target.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
-  target.writeUInt32BE(length >>> 0, at + 6);
-  return at + 10;
-}
-
-/** Writes the frame of a data message (header, prefix, `sequence`, `}`) at `at`; returns the offset after it. */
-function writeDataFrame(target: Buffer, at: number, prefix: Buffer, sequence: number): number {
-  const digits = digitCount(sequence);
-  const payloadAt = writeHeader(target, at, prefix.length + digits + 1);
-  return writeMessage(target, payloadAt, prefix, sequence, digits);
-}
-
-/** Writes a data message (its prefix, `sequence`, `}`) at `at`; returns the offset after it. */
-function writeMessage(target: Buffer, at: number, prefix: Buffer, sequence: number, digits: number): number {
-  target.set(prefix, at);
-  const end = at + prefix.length;
-  writeDigits(target, end, digits, sequence);
-  target[end + digits] = 0x7d; // '}'
-  return end + digits + 1;
-}
-
-/** Writes `value`'s `digits` decimal digits at `at`. */
-function writeDigits(target: Buffer, at: number, digits: number, value: number): void {
-  for (let d = at + digits - 1; d >= at; d--) {
-    target[d] = 48 + (value % 10);
-    value = Math.floor(value / 10);
-  }
-}
-
-/** Size of a server frame carrying `length` payload bytes. */
-function frameSize(length: number): number {
-  return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
-}
-
 /** Sequence numbers of one write, by position in its due list (reused: writes never overlap). */
 const scratchSequences: number[] = [];
 const EMPTY = Buffer.alloc(0);
-
-function digitCount(value: number): number {
-  let count = 1;
-  while (value >= 10) {
-    value = Math.floor(value / 10);
-    count += 1;
-  }
-  return count;
-}
 
 /**
  * Per-connection outbound queue with back-pressure: frames are written at the
@@ -177,7 +92,7 @@ function digitCount(value: number): number {
  * consumer. Queues are only allocated once needed: an idle connection holds
  * little more than this object.
  */
-export class Outbox {
+export class Outbox implements ScheduledWriter {
   /** Waiting items (over the soft limit), from `#head` on. */
   #items: Item[] | undefined;
   #head = 0;
@@ -201,8 +116,8 @@ export class Outbox {
   /** `null` until the first write decides; `undefined` when frames go through `ws.send`. */
   #socket: Socket | undefined | null = null;
 
-  /** The `sequence` of the last data message written (or skipped by a gap). */
-  sequence = 0;
+  /** The `sequence` of the last data message written (or skipped by a gap): see {@link Outbox.#nextSequence}. */
+  #sequence = 0;
 
   constructor(
     readonly ws: WebSocket,
@@ -212,6 +127,11 @@ export class Outbox {
     readonly softLimit: number,
     readonly hardLimit: number,
   ) {}
+
+  /** The `sequence` of the last data message written (or skipped by a gap). */
+  get sequence(): number {
+    return this.#sequence;
+  }
 
   /** Bytes written but not yet flushed plus bytes waiting here. */
   get bufferedBytes(): number {
@@ -297,7 +217,19 @@ export class Outbox {
     if (this.#failed) return;
     if (this.waiting) this.#enqueue({ kind: 'gap' }, 0);
     else if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
-    else this.sequence += 1;
+    else this.#nextSequence();
+  }
+
+  /**
+   * Continues a resuming client's numbering: the last data message it has is
+   * `sequence`; with `gap`, one number is skipped so that the hole shows in
+   * the numbering. The connection calls it once, while no data message is
+   * due or queued. Returns the `sequence` the next data message will carry.
+   */
+  resumeAfter(sequence: number, gap: boolean): number {
+    this.#sequence = sequence;
+    if (gap) this.#nextSequence();
+    return this.#sequence + 1;
   }
 
   pushControl(frame: string): void {
@@ -328,6 +260,12 @@ export class Outbox {
     this.#abandon();
   }
 
+  /** `writeDue` threw: this connection is cut off, its client reconnects and resumes from history. */
+  writeFailed(): void {
+    this.clear();
+    this.ws.terminate();
+  }
+
   /** Writes the frames due in this tick (called once per tick by the scheduler). */
   writeDue(): void {
     const one = this.#dueOne;
@@ -345,10 +283,19 @@ export class Outbox {
       // The common case of one message per tick.
       this.stats.sent += 1;
       this.#sent += 1;
-      this.#writeSpare(socket, one, ++this.sequence);
+      this.#writeSpare(socket, one, this.#nextSequence());
     } else {
       this.#writeRaw(socket, all ?? [one]);
     }
+  }
+
+  /**
+   * Assigns the next `sequence`: the one place the numbering moves, for a
+   * data message written and for a gap alike, in the order they go out.
+   */
+  #nextSequence(): number {
+    this.#sequence += 1;
+    return this.#sequence;
   }
 
   /** Bytes written and not yet flushed to the kernel. */
@@ -377,13 +324,13 @@ export class Outbox {
     for (let i = 0; i < due.length; i++) {
       const frame = due[i] as Due;
       if (frame === GAP) {
-        this.sequence += 1;
+        this.#nextSequence();
       } else if (typeof frame === 'string') {
-        size += frameSize(Buffer.byteLength(frame));
+        size += textFrameSize(frame);
       } else {
-        const sequence = ++this.sequence;
+        const sequence = this.#nextSequence();
         sequences[i] = sequence;
-        size += frameSize(frame.prefix.length + digitCount(sequence) + 1);
+        size += dataFrameSize(frame.prefix, sequence);
         messages += 1;
       }
     }
@@ -396,8 +343,7 @@ export class Outbox {
       const frame = due[i] as Due;
       if (frame === GAP) continue;
       if (typeof frame === 'string') {
-        at = writeHeader(target, at, Buffer.byteLength(frame));
-        at += target.write(frame, at);
+        at = writeTextFrame(target, at, frame);
       } else {
         at = writeDataFrame(target, at, frame.prefix, sequences[i] as number);
       }
@@ -446,14 +392,14 @@ export class Outbox {
   /** Without a raw socket: one frame through `ws`. */
   #writeOne(frame: Due): void {
     if (frame === GAP) {
-      this.sequence += 1;
+      this.#nextSequence();
       return;
     }
     let bytes: Buffer | string;
     if (typeof frame === 'string') {
       bytes = frame;
     } else {
-      bytes = payloadFor(frame, ++this.sequence);
+      bytes = dataMessage(frame.prefix, this.#nextSequence());
       this.stats.sent += 1;
       this.#sent += 1;
     }
@@ -521,7 +467,7 @@ export class Outbox {
         this.#queuedBytes -= ITEM_BYTES;
         if (item.kind === 'gap') {
           if (this.#dueOne !== undefined) this.#addDue(GAP, 0);
-          else this.sequence += 1;
+          else this.#nextSequence();
         } else if (item.kind === 'control') {
           this.#queuedBytes -= item.frame.length;
           this.#addDue(item.frame, item.frame.length);
