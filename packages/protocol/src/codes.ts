@@ -9,9 +9,11 @@ export const CloseCode = {
   Normal: 1000,
   /** The server is shutting down; reconnect (to another process behind the load balancer). */
   GoingAway: 1001,
+  /** A text frame was not valid UTF-8 (closed by the WebSocket layer, before the server reads it). */
+  InvalidPayload: 1007,
   /** The client kept breaking the limits (rate, malformed frames) after being warned. */
   PolicyViolation: 1008,
-  /** An inbound frame was larger than the server's `maxPayload`. */
+  /** An inbound message (all its fragments together) was larger than the server's `maxPayload`. */
   MessageTooBig: 1009,
   /** The server failed unexpectedly; reconnect with backoff. */
   InternalError: 1011,
@@ -32,8 +34,9 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const closeCodeDescriptions: Record<CloseCode, string> = {
   [CloseCode.Normal]: 'normal closure, on purpose',
   [CloseCode.GoingAway]: 'server shutting down; reconnect',
+  [CloseCode.InvalidPayload]: 'a text frame was not valid UTF-8',
   [CloseCode.PolicyViolation]: 'limits broken repeatedly (rate, malformed frames)',
-  [CloseCode.MessageTooBig]: 'inbound frame larger than the size limit',
+  [CloseCode.MessageTooBig]: 'inbound message (its fragments together) larger than the size limit',
   [CloseCode.InternalError]: 'unexpected server failure; reconnect with backoff',
   [CloseCode.TryAgainLater]: 'slow consumer: outbound buffer overflowed; reconnect and resume',
   [CloseCode.SessionReplaced]: 'another connection took over this client_id; not retried',
