@@ -2,6 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 import { libraryBuild, zodFreeProtocol } from '../../tsup.base.js';
 
+/** Properties only the client's own modules read and write: safe to rename in the IIFE. */
+const INTERNAL_PROPERTIES =
+  /^(historyWanted|onServer|messageListeners|batchListeners|errorListeners|resumeFrom|refused|settled|released|backlog|held|owned|observePosition|expectReplay|beginConnection|resumePayload|onSubscribed|onResumed|onData|plainRefs|resetSent|setState|opened|alive|probe|attach|deliver)$/;
+
 export const tsupConfig = defineConfig([
   {
     ...libraryBuild,
@@ -15,7 +19,13 @@ export const tsupConfig = defineConfig([
     format: ['iife'],
     // terser drops the protocol's unused description tables that esbuild keeps.
     minify: 'terser',
-    terserOptions: { compress: { passes: 2, pure_getters: true }, ecma: 2020 },
+    terserOptions: {
+      compress: { passes: 2, pure_getters: true },
+      ecma: 2020,
+      // Renames the client's internal bookkeeping properties (never a public, wire, DOM or builtin name:
+      // each of these is the client's own), about 150 bytes gzipped.
+      mangle: { properties: { regex: INTERNAL_PROPERTIES } },
+    },
     clean: ['browser.*'],
     tsconfig: 'tsconfig.build.json',
     // No sourcemap: the server serves this file alone, so a map URL would only 404.
@@ -23,15 +33,18 @@ export const tsupConfig = defineConfig([
     target: 'es2022',
     platform: 'browser',
     // The browser build swaps eventemitter3 for the tested subset in src/mini-emitter.ts (1 KB gzipped
-    // less), and the per-subscription routing and local history for a stand-in that keeps nothing.
+    // less), the per-subscription routing and local history for a stand-in that keeps nothing, and
+    // `FULL` for `false`, so that the ESM/CJS-only features are dropped (see src/features.ts).
     esbuildPlugins: [
       {
         name: 'browser-swaps',
         setup(build) {
           const emitter = fileURLToPath(new URL('./src/mini-emitter.ts', import.meta.url));
           const history = fileURLToPath(new URL('./src/history.browser.ts', import.meta.url));
+          const features = fileURLToPath(new URL('./src/features.browser.ts', import.meta.url));
           build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path: emitter }));
           build.onResolve({ filter: /^\.\/history\.js$/ }, () => ({ path: history }));
+          build.onResolve({ filter: /^\.\/features\.js$/ }, () => ({ path: features }));
         },
       },
     ],

@@ -1,4 +1,4 @@
-import { CloseCode, type ErrorCode, type Filter, GapReason } from '@atp/ws-protocol';
+import { CloseCode, type ErrorCode, type Filter, GapReason, type ReplayFrom } from '@atp/ws-protocol';
 import type {
   ClientMessage,
   DeliveredDataMessage,
@@ -8,7 +8,7 @@ import type {
   SubscribedMessage,
 } from '@atp/ws-protocol';
 import { EventEmitter } from 'eventemitter3';
-import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
+import { ATPWebSocketError, type ClientErrorCode, esmOnly } from './errors.js';
 import type {
   ATPWebSocketEvents,
   MessageMeta,
@@ -19,6 +19,7 @@ import type {
   TopicFilter,
   TopicName,
 } from './events.js';
+import { FULL } from './features.js';
 import { DeliveredHistory } from './history.js';
 import { type ATPWebSocketOptions, type Logger, resolveOptions } from './options.js';
 import { type Replay, SessionTracker } from './resume.js';
@@ -118,6 +119,8 @@ export class ATPWebSocket {
     if (options.clientId !== undefined && !CLIENT_ID.test(options.clientId)) {
       throw new TypeError(`ATPWebSocket: clientId must match ${CLIENT_ID}`);
     }
+    if (!FULL && [options.url, options.query, options.token].some((input) => typeof input === 'function'))
+      throw esmOnly('a url, query or token function');
     const resolved = resolveOptions(options);
     this.#maxQueued = resolved.maxQueuedMessages;
     this.#logger = resolved.logger ?? undefined;
@@ -205,35 +208,37 @@ export class ATPWebSocket {
   ): Subscription;
   subscribe(topic: string, filter?: Filter, options: SubscribeOptions = {}): Subscription {
     const { from, signal } = options;
+    if (!FULL && (from || signal)) throw esmOnly("subscribe's from and signal");
     const ref = this.#subscriptions.add(topic, filter, from, signal !== undefined);
     const { entry } = ref;
+    const release = (): void => {
+      if (!this.#subscriptions.release(ref)) return;
+      if (FULL) {
+        signal?.removeEventListener('abort', release);
+        this.#routed -= ref.messageListeners.length + ref.batchListeners.length;
+        ref.messageListeners.length = ref.batchListeners.length = 0;
+        this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
+      }
+      this.#reconcile();
+    };
+    const handle = { topic: entry.topic, filter: entry.filter, unsubscribe: release };
+    if (!FULL) {
+      // The IIFE build's handle: the release function, `unsubscribe`, `topic` and `filter`.
+      this.#reconcile();
+      return Object.assign(release, handle) as Subscription;
+    }
     if (entry.onServer && entry.pending === undefined && !from) this.#settle(ref);
     if (from) {
       this.#history.attach(ref, from);
       entry.historyWanted.push(ref);
     }
-    const release = (): void => {
-      if (!this.#subscriptions.release(ref)) return;
-      signal?.removeEventListener('abort', release);
-      this.#routed -= ref.messageListeners.length + ref.batchListeners.length;
-      ref.messageListeners.length = ref.batchListeners.length = 0;
-      this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
-      this.#reconcile();
-    };
     if (signal?.aborted) release();
     signal?.addEventListener('abort', release, { once: true });
     this.#reconcile();
-    return Object.assign(release, {
-      topic: entry.topic,
-      filter: entry.filter,
-      ready: ref.ready,
-      unsubscribe: release,
+    return Object.assign(release, handle, {
+      ready: ref.ready as Promise<void>,
       on: <E extends keyof SubscriptionEvents>(event: E, handler: SubscriptionEvents[E]) => {
         const routed = event !== 'error';
-        if (routed && !this.#history.routes)
-          throw new TypeError(
-            `ATPWebSocket: the '${event}' event of a subscription is in the ESM/CJS builds only`,
-          );
         const list = (
           event === 'message' ? ref.messageListeners : routed ? ref.batchListeners : ref.errorListeners
         ) as unknown[];
@@ -276,6 +281,7 @@ export class ATPWebSocket {
     filter?: Filter,
     options: SubscribeOptions = {},
   ): AsyncGenerator<DeliveredDataMessage, void, undefined> {
+    if (!FULL) throw esmOnly('iterate()');
     const subscription = this.subscribe(topic as TopicName, filter, options);
     const queue: DeliveredDataMessage[] = [];
     let failure: ATPWebSocketError | undefined;
@@ -366,6 +372,7 @@ export class ATPWebSocket {
    * Prefer {@link ATPWebSocket.subscribe}: subscriptions sent this way are not restored.
    */
   send(message: ClientMessage): void {
+    if (!FULL) throw esmOnly('send()');
     const frame = JSON.stringify(message);
     if (this.state === 'open' && this.#socket.send(frame)) return;
     if (this.#queue.push(frame) > this.#maxQueued) {
@@ -376,6 +383,7 @@ export class ATPWebSocket {
 
   /** Drops the current connection (if any) and connects again at once, resuming the session. */
   reconnect(): Promise<void> {
+    if (!FULL) throw esmOnly('reconnect()');
     return this.#socket.reconnect();
   }
 
@@ -407,10 +415,11 @@ export class ATPWebSocket {
     this.#session.beginConnection();
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
     // History asked for on the lost connection and never answered is asked for again.
-    for (const { entry, first, target } of this.#pending.values()) {
-      if (first && target) entry.sent = false;
-      for (const ref of target ?? []) if (!ref.released && ref.held) entry.historyWanted.push(ref);
-    }
+    if (FULL)
+      for (const { entry, first, target } of this.#pending.values()) {
+        if (first && target) entry.sent = false;
+        for (const ref of target ?? []) if (!ref.released && ref.held) entry.historyWanted.push(ref);
+      }
     this.#pending.clear();
     this.#late.clear();
     this.#tokens = BURST;
@@ -433,7 +442,7 @@ export class ATPWebSocket {
     } else {
       this.#session.observePosition(payload);
     }
-    for (const frame of this.#queue.splice(0)) this.#socket.send(frame);
+    if (FULL) for (const frame of this.#queue.splice(0)) this.#socket.send(frame);
     this.#socket.opened();
     this.#reconcile();
     this.#emit('connect', { clientId: payload.client_id, resumed: resume !== undefined });
@@ -446,10 +455,12 @@ export class ATPWebSocket {
     if (entry) {
       if (entry.pending === id) entry.pending = undefined;
       entry.onServer = true;
-      for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+      if (FULL) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
     }
-    for (const ref of request?.target ?? []) this.#settle(ref);
-    if (request?.target && !payload.history?.replayed) this.#completeHistory({ target: request.target });
+    if (FULL) {
+      for (const ref of request?.target ?? []) this.#settle(ref);
+      if (request?.target && !payload.history?.replayed) this.#completeHistory({ target: request.target });
+    }
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
     if (gap) this.#emit('sequence_gap', { ...gap, subscription });
@@ -468,7 +479,7 @@ export class ATPWebSocket {
   #onResumed(id: unknown, payload: ResumedMessage['payload']): void {
     if (id === this.#resumeId) this.#resumeId = undefined;
     for (const entry of this.#restoring.splice(0)) {
-      if (!entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+      if (FULL && !entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
     }
     const gap = this.#session.onResumed(payload);
     if (gap) this.#emit('sequence_gap', gap);
@@ -532,6 +543,7 @@ export class ATPWebSocket {
     const meta = { sequence: verdict.sequence, type, epoch, offset } as MessageMeta;
     if (!RESERVED.has(type)) this.#emit(type as 'test_progress', message.payload as never, meta as never);
     this.#emit('message', message as never, meta);
+    if (!FULL) return;
     const delivery: Delivery = { message: message as never, meta };
     const replay = verdict.replay;
     const entries = this.#routed > 0 ? this.#subscriptions.all() : [];
@@ -546,7 +558,7 @@ export class ATPWebSocket {
     this.#pending.delete(id);
     this.#late.set(id, request);
     request.entry.pending = undefined;
-    request.entry.historyWanted.push(...(request.target ?? []));
+    if (FULL) request.entry.historyWanted.push(...(request.target ?? []));
   }
 
   /** Takes the request an answer is for, also one that was sent again since. */
@@ -561,6 +573,7 @@ export class ATPWebSocket {
 
   /** The history of these references is complete: what they hold back is delivered, in order. */
   #completeHistory(replay: Pick<Replay, 'target'>): void {
+    if (!FULL) return;
     for (const ref of replay.target ?? []) {
       this.#history.complete(ref, this.#call);
       this.#settle(ref);
@@ -569,6 +582,7 @@ export class ATPWebSocket {
 
   /** Calls the message listeners of one reference, each isolated. */
   readonly #call = (ref: SubscriptionRef, delivery: Delivery): void => {
+    if (!FULL) return;
     for (const fn of [...ref.messageListeners]) this.#invoke(fn, [delivery.message, delivery.meta]);
     if (ref.batchListeners.length === 0) return;
     // One `batch` per BATCH_MS at most: a UI renders once per frame however fast messages come.
@@ -585,7 +599,7 @@ export class ATPWebSocket {
 
   /** Settles a reference's `ready` once: confirmed, or refused / released with `error`. */
   #settle(ref: SubscriptionRef, error?: ATPWebSocketError): void {
-    if (ref.settled) return;
+    if (!FULL || ref.settled) return;
     ref.settled = true;
     if (error) ref.reject(error);
     else ref.resolve();
@@ -596,11 +610,12 @@ export class ATPWebSocket {
     entry.refused = true;
     entry.onServer = false;
     entry.historyWanted.length = 0;
-    for (const ref of [...entry.refs]) {
-      this.#settle(ref, error);
-      this.#completeHistory({ target: [ref] });
-      for (const fn of [...ref.errorListeners]) this.#invoke(fn, [error]);
-    }
+    if (FULL)
+      for (const ref of [...entry.refs]) {
+        this.#settle(ref, error);
+        this.#completeHistory({ target: [ref] });
+        for (const fn of [...ref.errorListeners]) this.#invoke(fn, [error]);
+      }
   }
 
   // ── outbound ──────────────────────────────────────────────────────────────
@@ -641,14 +656,18 @@ export class ATPWebSocket {
           continue;
         }
         const first = !entry.sent;
-        let target = entry.historyWanted.splice(0);
-        let from = first ? (entry.resumeFrom ?? entry.from) : undefined;
-        if (!from && target.length > 0)
-          from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
-        // The history of the entry's first request (or its continuation after a cut) is every
-        // reference's: none has received anything of this subscription in this session yet.
-        if (first && from) target = [...entry.refs];
         entry.sent = true;
+        let target: SubscriptionRef[] = [];
+        let from: ReplayFrom | undefined;
+        if (FULL) {
+          target = entry.historyWanted.splice(0);
+          from = first ? (entry.resumeFrom ?? entry.from) : undefined;
+          if (!from && target.length > 0)
+            from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
+          // The history of the entry's first request (or its continuation after a cut) is every
+          // reference's: none has received anything of this subscription in this session yet.
+          if (first && from) target = [...entry.refs];
+        }
         this.#pending.set(id, { entry, subscribe, first, target: target.length ? target : undefined });
         this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });
       }

@@ -56,3 +56,8 @@ export class ATPWebSocketError extends Error {
     this.status = options.status;
   }
 }
+
+/** The error thrown when the IIFE build is asked for what only the ESM/CJS builds have. */
+export function esmOnly(what: string): TypeError {
+  return new TypeError(`ATPWebSocket: ${what} is in the ESM/CJS builds only`);
+}

@@ -6,7 +6,6 @@ import type { DeliveredHistory as Full } from './history.js';
  * history to a second subscriber are in the ESM/CJS builds only.
  */
 export class DeliveredHistory implements Pick<Full, keyof Full> {
-  readonly routes: boolean = false;
   attach(): void {}
   deliver(): void {}
   complete(): void {}

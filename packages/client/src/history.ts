@@ -17,8 +17,6 @@ export type CallListeners = (ref: SubscriptionRef, delivery: Delivery) => void;
  * routes nothing: per-subscription `message` events and the local replay are ESM/CJS-only.
  */
 export class DeliveredHistory {
-  /** Whether messages are routed per subscription (the IIFE build's stand-in says no). */
-  readonly routes: boolean = true;
   // A ring of the frames' text with their offsets and delivered sequences: no object per message
   // for the garbage collector, and O(1) to add one and drop the oldest.
   #frames: string[] = [];

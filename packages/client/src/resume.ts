@@ -1,5 +1,6 @@
 import { GapReason } from '@atp/ws-protocol';
 import type { ResumedMessage, ResumeMessage, StreamPosition, SubscribedMessage } from '@atp/ws-protocol';
+import { FULL } from './features.js';
 import type { SubscriptionEntry, SubscriptionRef } from './subscriptions.js';
 
 /** A replay announced on this connection: whose it is, to whom it goes, and how many messages are still to come. */
@@ -95,18 +96,19 @@ export class SessionTracker {
    * whose own history was cut ask again from their last replayed message.
    */
   beginConnection(): void {
-    for (const replay of this.#replays) {
-      const { entry, target } = replay;
-      if (!entry) {
-        // A history requested for some references of a subscription the resume restores: they
-        // ask again from their last replayed message.
-        for (const ref of target ?? []) if (!ref.released) ref.entry.historyWanted.push(ref);
-        continue;
+    if (FULL)
+      for (const replay of this.#replays) {
+        const { entry, target } = replay;
+        if (!entry) {
+          // A history requested for some references of a subscription the resume restores: they
+          // ask again from their last replayed message.
+          for (const ref of target ?? []) if (!ref.released) ref.entry.historyWanted.push(ref);
+          continue;
+        }
+        entry.sent = false;
+        // The references that were getting this history get the rest of it from the next request.
+        for (const ref of target ?? []) if (!ref.released) entry.historyWanted.push(ref);
       }
-      entry.sent = false;
-      // The references that were getting this history get the rest of it from the next request.
-      for (const ref of target ?? []) if (!ref.released) entry.historyWanted.push(ref);
-    }
     this.#replays = [];
     this.#base = 0;
   }
@@ -184,12 +186,12 @@ export class SessionTracker {
     // message is already past it.
     if (sequence !== this.#expected) this.#replays.shift();
     const replay = this.#replays[0];
-    if (replay) {
+    if (FULL && replay) {
       const at = { epoch: position.epoch, offset: position.offset };
       if (replay.entry) replay.entry.resumeFrom = at;
       else for (const ref of replay.target ?? []) ref.from = at;
-      if (--replay.left === 0) this.#replays.shift();
     }
+    if (replay && --replay.left === 0) this.#replays.shift();
     const expected = this.#expected;
     this.#last = sequence;
     this.#expected = sequence + 1;

@@ -2,6 +2,7 @@ import { canonicalSubscriptionKey, type Filter, normalizeFilter } from '@atp/ws-
 import type { DeliveredDataMessage, ReplayFrom } from '@atp/ws-protocol';
 import type { ATPWebSocketError } from './errors.js';
 import type { MessageMeta } from './events.js';
+import { FULL } from './features.js';
 
 /** A data message as delivered to a subscription's listeners. */
 export interface Delivery {
@@ -28,8 +29,8 @@ export interface SubscriptionRef {
   backlog: Delivery[] | undefined;
   /** While its own `from` history is still coming: the newer messages, delivered after it. */
   held: Delivery[] | undefined;
-  /** Settles when the server confirms it, or rejects when it is refused or released first. */
-  readonly ready: Promise<void>;
+  /** Settles when the server confirms it, or rejects when it is refused or released first (ESM/CJS builds). */
+  readonly ready: Promise<void> | undefined;
   resolve(): void;
   reject(error: ATPWebSocketError): void;
 }
@@ -90,13 +91,16 @@ export class SubscriptionRegistry {
       };
       this.#entries.set(key, entry);
     }
-    let resolve!: () => void;
-    let reject!: (error: ATPWebSocketError) => void;
-    const ready = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    ready.catch(() => {});
+    let resolve = (): void => {};
+    let reject = (_error: ATPWebSocketError): void => {};
+    let ready: Promise<void> | undefined;
+    if (FULL) {
+      ready = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      ready.catch(() => {});
+    }
     const ref: SubscriptionRef = {
       entry,
       owned,

@@ -2,6 +2,7 @@ import { isFatalCloseCode } from '@atp/ws-protocol';
 import { reconnectDelay } from './backoff.js';
 import { ATPWebSocketError, type ClientErrorCode } from './errors.js';
 import type { ATPWebSocketEvents } from './events.js';
+import { FULL } from './features.js';
 import { Heartbeat } from './heartbeat.js';
 import type { ResolvedOptions } from './options.js';
 import { type ConnectionState, canTransition, createWaiter, type Waiter } from './state.js';
@@ -150,7 +151,7 @@ export class ReconnectingSocket {
 
   /** Drops the connection (if any) and connects again at once. */
   reconnect(): Promise<void> {
-    if (this.#state !== 'open' && this.#state !== 'connecting') return this.connect();
+    if (!FULL || (this.#state !== 'open' && this.#state !== 'connecting')) return this.connect();
     this.#waiter ??= createWaiter();
     const { promise } = this.#waiter;
     const wasOpen = this.#state === 'open';
@@ -188,7 +189,7 @@ export class ReconnectingSocket {
   send(frame: string): boolean {
     const socket = this.#socket;
     if (socket?.readyState !== OPEN) return false;
-    this.#trace('→', frame);
+    if (FULL) this.#trace('→', frame);
     try {
       socket.send(frame);
       return true;
@@ -214,7 +215,7 @@ export class ReconnectingSocket {
     const from = this.#state;
     if (from === to || !canTransition(from, to)) return;
     this.#state = to;
-    this.#trace('state', to);
+    if (FULL) this.#trace('state', to);
     this.#owner.emit('state', { from, to });
   }
 
@@ -225,8 +226,13 @@ export class ReconnectingSocket {
     const { token, url, query } = this.#options;
     const call = <T>(input: T | (() => T | Promise<T>)) =>
       typeof input === 'function' ? (input as () => T | Promise<T>)() : input;
-    if (typeof token !== 'function' && typeof url !== 'function' && typeof query !== 'function') {
-      this.#dial(generation, token ?? undefined, url, query);
+    if (!FULL || (typeof token !== 'function' && typeof url !== 'function' && typeof query !== 'function')) {
+      this.#dial(
+        generation,
+        (token ?? undefined) as string | undefined,
+        url as string | undefined,
+        query as never,
+      );
       return;
     }
     // Called before every connect, so an expiring token (or a moved endpoint) is picked up on reconnect.
@@ -266,7 +272,7 @@ export class ReconnectingSocket {
     socket.onopen = noop;
     socket.onmessage = (event) => {
       if (socket !== this.#socket) return;
-      this.#trace('←', event.data);
+      if (FULL) this.#trace('←', event.data);
       this.#owner.frame(event.data);
     };
     // Reported once, when the socket closes, with the cause the platform gives (errno, HTTP status).
@@ -288,10 +294,12 @@ export class ReconnectingSocket {
     // Only a connection that stayed up long enough starts the retry count over: a server that
     // accepts and then closes at once (crash loop, 1013, 1008) gets a growing backoff.
     if (wasOpen && Date.now() - this.#openedAt >= this.#options.minUptime) this.#attempts = 0;
-    const status = refusedStatus(this.#socketError);
+    // Browsers tell neither the HTTP status of a refused upgrade nor an error's cause: the IIFE
+    // build (browsers only) does not look for them.
+    const status = FULL ? refusedStatus(this.#socketError) : undefined;
     if (this.#socketError !== undefined) {
       const cause = this.#socketError as { error?: unknown; message?: unknown };
-      const detail = errorDetail(cause.error) ?? errorDetail(cause) ?? `close ${code}`;
+      const detail = (FULL && (errorDetail(cause.error) ?? errorDetail(cause))) || `close ${code}`;
       this.#fail(
         'socket_error',
         `${wasOpen ? 'connection lost' : 'connection failed'}: ${detail}`,
@@ -363,7 +371,7 @@ export class ReconnectingSocket {
   }
 
   #trace(...args: unknown[]): void {
-    if (this.#options.debug) this.#options.logger?.debug?.('ATPWebSocket', ...args);
+    if (FULL && this.#options.debug) this.#options.logger?.debug?.('ATPWebSocket', ...args);
   }
 
   #fail(code: ClientErrorCode, message: string, event?: unknown): void {

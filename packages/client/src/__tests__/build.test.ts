@@ -17,12 +17,12 @@ function built(file: string): string {
 }
 
 describe('builds', () => {
-  // The budget was 5 KB until the client stopped losing subscriptions to the rate limit (pacing and
-  // request tracking), refused subscriptions and throwing listeners: those fixes alone weigh about
-  // 1.5 KB, and the IIFE keeps them. What only the ESM/CJS builds need stays out (see the README).
-  it('keeps the IIFE browser build under 7.5 KB gzipped', () => {
+  // The budget is 5 KB. The lean IIFE (what only the ESM/CJS builds need is left out: see the README)
+  // is about 6 KB: what is left is the delivery guarantee itself, whose parts cost 40-110 bytes each
+  // (README, Builds). This bound keeps it from growing while the rest is worked on.
+  it('keeps the IIFE browser build under 6 KB gzipped', () => {
     const size = gzipSync(built('browser.global.js')).length;
-    expect(size).toBeLessThan(7680);
+    expect(size).toBeLessThan(6144);
   });
 
   it('ships no zod in any build (only the protocol’s zod-free modules are bundled)', () => {
@@ -55,18 +55,29 @@ describe('builds', () => {
     expect(ATPWebSocket.GapReason.EpochChanged).toBe('epoch_changed');
   });
 
-  it('says so when the IIFE is asked for what only the ESM/CJS builds have', () => {
+  it('says so when the IIFE is asked for what only the ESM/CJS builds have', async () => {
     const context: Record<string, unknown> = { setTimeout, clearTimeout };
     context.globalThis = context;
     runInNewContext(built('browser.global.js'), context);
-    const ATPWebSocket = context.ATPWebSocket as new (
-      options: object,
-    ) => {
-      subscribe(topic: string): { on(event: string, handler: () => void): () => void; unsubscribe(): void };
+    type Client = {
+      subscribe(topic: string, filter?: object, options?: object): { (): void; unsubscribe(): void };
+      iterate(topic: string): AsyncGenerator<unknown>;
+      send(message: object): void;
+      reconnect(): Promise<void>;
     };
-    const subscription = new ATPWebSocket({ url: 'ws://127.0.0.1:9/x' }).subscribe('logs');
-    expect(() => subscription.on('message', () => {})).toThrow(/ESM\/CJS builds only/);
-    expect(typeof subscription.on('error', () => {})).toBe('function');
+    const ATPWebSocket = context.ATPWebSocket as new (options: object) => Client;
+    const url = 'ws://127.0.0.1:9/x';
+    const ws = new ATPWebSocket({ url });
+    const esmOnly = /is in the ESM\/CJS builds only/;
+    expect(() => ws.subscribe('logs', {}, { from: 'start' })).toThrow(esmOnly);
+    expect(() => ws.subscribe('logs', {}, { signal: new AbortController().signal })).toThrow(esmOnly);
+    expect(() => ws.send({ type: 'ping' })).toThrow(esmOnly);
+    expect(() => ws.reconnect()).toThrow(esmOnly);
+    expect(() => new ATPWebSocket({ url, token: () => 't' })).toThrow(esmOnly);
+    await expect(ws.iterate('logs').next()).rejects.toThrow(esmOnly);
+    const subscription = ws.subscribe('logs');
+    expect(subscription).not.toHaveProperty('ready');
+    expect(subscription).not.toHaveProperty('on');
     subscription.unsubscribe();
   });
 
