@@ -16,6 +16,7 @@ import {
   APPEND_SCRIPT,
   CHECK_RUN_SCRIPT,
   COMPACT_SCRIPT,
+  LOWER_EPOCH_START_SCRIPT,
   REEPOCH_SCRIPT,
   TAKE_SESSION_SCRIPT,
   TRIM_SCRIPT,
@@ -264,6 +265,7 @@ export class RedisBroker implements Broker {
     this.#command.defineCommand('atpTakeSession', { numberOfKeys: 1, lua: TAKE_SESSION_SCRIPT });
     this.#reader.defineCommand('atpReepoch', { numberOfKeys: 4, lua: REEPOCH_SCRIPT });
     this.#reader.defineCommand('atpCheckRun', { numberOfKeys: 4, lua: CHECK_RUN_SCRIPT });
+    this.#reader.defineCommand('atpLowerEpochStart', { numberOfKeys: 2, lua: LOWER_EPOCH_START_SCRIPT });
     // After every (re)connection the read loop checks that Redis is still the same process.
     this.#reader.on('ready', () => {
       this.#runChecked = false;
@@ -809,13 +811,62 @@ export class RedisBroker implements Broker {
     // An epoch left earlier is back (Redis went back to an older state): what it holds was
     // delivered under it already; a new epoch takes over at its head instead.
     if (await this.#isRetired(epoch)) return this.#diverged(epoch);
-    await this.#follow(epoch, Number(from ?? 0));
+    await this.#join(epoch, Number(from ?? 0));
+  }
+
+  /**
+   * Follows an epoch another process started at `from`, the point up to which that process's
+   * reading agrees with the stream. When this loop's reading agrees with the stream only up to a
+   * lower point (it read other entries after it, which Redis lost, or it had not read as far), the
+   * stream's entries between the two were never delivered here: the epoch then starts at the lower
+   * point, so that they are delivered behind its gap rather than counted into it.
+   */
+  async #join(epoch: string, from: number): Promise<void> {
+    let start = from;
+    if (this.#lastOffset > 0 && !(await this.#agreesAt(from))) {
+      const agreed = await this.#agreedThrough();
+      if (agreed !== undefined && agreed < from) {
+        const lowered = Number(
+          await this.#script<number>(
+            this.#reader,
+            'atpLowerEpochStart',
+            this.#keys.epoch,
+            this.#keys.epochFrom,
+            epoch,
+            agreed,
+          ),
+        );
+        // The epoch changed again meanwhile: the read loop finds the newer one next.
+        if (lowered < 0) return;
+        if (lowered < from)
+          this.#logger.warn(
+            { epoch, from, to: lowered },
+            "the new epoch starts below where this process's reading agrees with the stream",
+          );
+        start = lowered;
+      }
+    }
+    await this.#follow(epoch, start);
+  }
+
+  /** Whether this loop read, at `offset`, the entry the stream holds there now. */
+  async #agreesAt(offset: number): Promise<boolean> {
+    if (offset === 0 || offset > this.#lastOffset) return offset === 0;
+    const slot = offset % RING;
+    if (this.#ringOffsets[slot] !== offset) return false;
+    const raw = (await this.#reader.xrange(
+      this.#keys.stream,
+      `0-${offset}`,
+      `0-${offset}`,
+    )) as RawStreamEntry[];
+    return toEntries(raw)[0]?.nonce === this.#ringNonces[slot];
   }
 
   /** The stream diverged from what this loop read: a new epoch over it, which every process follows. */
   async #diverged(seen = this.#epoch): Promise<void> {
     // An epoch coming back was read in full already: it is taken over at its head.
     const agreed = seen === this.#epoch ? await this.#agreedThrough() : undefined;
+    const candidate = randomBytes(6).toString('base64url');
     const [epoch, from] = await this.#script<[string, number]>(
       this.#reader,
       'atpReepoch',
@@ -824,7 +875,7 @@ export class RedisBroker implements Broker {
       this.#keys.epochFrom,
       this.#keys.run,
       seen,
-      randomBytes(6).toString('base64url'),
+      candidate,
       agreed === undefined ? '' : agreed,
       (await this.#runId()) ?? '',
     );
@@ -832,7 +883,10 @@ export class RedisBroker implements Broker {
       { epoch: this.#epoch, offset: this.#lastOffset, next: epoch, from },
       'the Redis stream went back behind what was read (a failover or an older snapshot): new epoch',
     );
-    if (epoch !== '') await this.#follow(epoch, Number(from));
+    if (epoch === '') return;
+    // Another process started the epoch (from where its reading agreed with the stream): joined.
+    if (epoch !== candidate && seen === this.#epoch) await this.#join(epoch, Number(from));
+    else await this.#follow(epoch, Number(from));
   }
 
   /** Reads on in `epoch` after `offset`, announcing it to the listeners. */

@@ -186,3 +186,26 @@ redis.call('SET', KEYS[3], from)
 redis.call('SET', KEYS[4], ARGV[1])
 return { ARGV[2], from }
 `;
+
+/**
+ * Moves the start of the current epoch down to where a reader joining it
+ * still agrees with the stream, when that is lower: another process started
+ * the epoch at the point it had read to, and what the stream holds between the
+ * two points is on its timeline but not on the joining reader's (that reader
+ * delivered other entries there, which Redis lost). Those entries are then the
+ * new epoch's, delivered by the joining reader behind the epoch's gap instead
+ * of being counted into it.
+ *
+ * KEYS: epoch, epoch-from. ARGV: the epoch joined, the offset the reader agrees through.
+ * Returns: the offset the epoch starts at now (-1 when the epoch changed meanwhile).
+ */
+export const LOWER_EPOCH_START_SCRIPT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local from = tonumber(redis.call('GET', KEYS[2]) or '0')
+local agreed = tonumber(ARGV[2])
+if agreed < from then
+  redis.call('SET', KEYS[2], agreed)
+  return agreed
+end
+return from
+`;

@@ -519,8 +519,11 @@ export class Connection implements OutboxOwner {
         this.#ctx.metrics.gaps.inc({ reason: first.reason ?? 'unknown' });
         if (first.epoch !== epoch) {
           // History lost: the whole new epoch is what the client has not seen.
+          // Up to the new epoch's head when this process has not read it yet (it may be switching to it
+          // right now): offset 0 would be a position before the epoch begins, one a later resume from
+          // it would be answered with a gap for.
           this.#enterEpoch(first.epoch, 0, false);
-          this.#plan.boundary = hub.epoch === first.epoch ? hub.offset : 0;
+          this.#plan.boundary = hub.epoch === first.epoch ? hub.offset : first.head;
         } else if (first.reason === GapReason.UnknownPosition) {
           // A position this stream never reached (a client of another stream, a rollback): never a floor.
           // The client goes on live from the head.

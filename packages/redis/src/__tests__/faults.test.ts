@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { createRedisPublisher, RedisBroker } from '../index.js';
 import { connect, disposer, log, startRedisHub, uniquePrefix } from './helpers.js';
 import { hashTagged } from '../streams.js';
+import { HubProcess } from './fixtures/hub-processes.js';
+import { ResumingClient } from './fixtures/resuming-client.js';
 
 async function ownRedis(port?: number): Promise<RedisServer> {
   const server = await RedisServer.start(port === undefined ? {} : { port });
@@ -285,5 +287,103 @@ describe('Redis restarted from an older snapshot while no hub ran', () => {
     await second.hub.publish(log(1, 'g'));
     await again.waitFor((m) => m.payload.message === 'g', { what: 'g' });
     expect(again.data().map((m) => m.payload.message)).toEqual(['g']);
+  }, 30_000);
+});
+
+describe('a hub that read a lost timeline joins an epoch another hub started above where the two agree', () => {
+  it("delivers what Redis kept after the point they agree on, which its clients never got, behind the epoch's gap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'atp-test-snapshot-'));
+    disposer.add(() => rmSync(dir, { recursive: true, force: true }));
+    const redis = await RedisServer.start({ args: ['--dir', dir, '--dbfilename', 'snapshot.rdb'] });
+    disposer.add(() => redis.kill());
+    const prefix = 'atp-test:lagging-timeline';
+    const lagging = await HubProcess.start({ url: redis.url, prefix, blockMs: 100 });
+    disposer.add(() => lagging.kill());
+    const client = new ResumingClient(lagging.url, 'lagging', [{ topic: 'logs' }]);
+    disposer.add(() => client.close());
+    await client.start();
+    const publisher = createRedisPublisher({ url: redis.url, prefix });
+    disposer.add(() => publisher.close());
+    for (const text of ['a', 'b']) await publisher.publish(log(1, text));
+    await client.untilMessage('b');
+    await saveSnapshot(redis.url);
+    // Read by the lagging hub, then lost: Redis goes back to the snapshot (offsets 3 and 4 are reused).
+    for (const text of ['lost-c', 'lost-d']) await publisher.publish(log(1, text));
+    await client.untilMessage('lost-d');
+    const pid = lagging.pid ?? 0;
+    process.kill(pid, 'SIGSTOP');
+    disposer.add(() => void (lagging.alive && process.kill(pid, 'SIGCONT')));
+    await redis.kill();
+    await redis.start();
+    // Published on the restarted Redis while the lagging hub reads nothing: kept by Redis at offsets 3, 4.
+    for (const text of ['kept-c', 'kept-d']) await eventually(() => publisher.publish(log(1, text)));
+    // A hub starting now takes a new epoch over at the head (4): it never read the lost timeline.
+    const fresh = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const greeted = await connect(fresh.url);
+    const greeting = greeted.messages[0]?.payload as { epoch: string };
+    const { epoch } = greeting;
+    expect(epoch).not.toBe(client.data[0]?.epoch);
+    process.kill(pid, 'SIGCONT');
+    await fresh.hub.publish(log(1, 'e'));
+    await client.untilMessage('e');
+    await client.ping();
+
+    // The lagging hub's client had a, b, lost-c, lost-d; Redis kept kept-c and kept-d, which it never got.
+    expect(client.texts()).toEqual(['a', 'b', 'lost-c', 'lost-d', 'kept-c', 'kept-d', 'e']);
+    // Behind an explicit gap: a skipped sequence number and the new epoch.
+    expect(client.data.map((m) => m.sequence)).toEqual([1, 2, 3, 4, 6, 7, 8]);
+    expect(client.data[4]?.epoch).toBe(epoch);
+    expect(client.data[3]?.epoch).not.toBe(epoch);
+  }, 30_000);
+});
+
+describe('a resume answered while this process has not read the new epoch yet', () => {
+  it('reports the position the client is at in the new epoch, never offset 0 (a position before it begins)', async () => {
+    const redis = await ownRedis();
+    const prefix = 'atp-test:resume-during-switch';
+    // This process's reader is in a long blocking read: it learns of the new epoch late.
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix, blockMs: 30_000 });
+    const client = await connect(url, 'client_id=switch');
+    await client.request('subscribe', { topic: 'logs' });
+    await hub.publish([log(1, 'a'), log(1, 'b')]);
+    await client.waitForData(2);
+    const restore = await snapshotKeys(redis.url, prefix);
+    await hub.publish([log(1, 'c'), log(1, 'd')]);
+    const last = (await client.waitForData(4))[3] as unknown as {
+      epoch: string;
+      offset: number;
+      sequence: number;
+    };
+    await client.close();
+    // Another process, reading on, sees Redis go back to offset 2 and starts a new epoch there.
+    const other = new RedisBroker({ url: redis.url, prefix, blockMs: 100 });
+    disposer.add(() => other.close());
+    const epochs: string[] = [];
+    await other.subscribe((batch) => epochs.push(batch.epoch));
+    await eventually(async () => expect(epochs.length).toBeGreaterThan(0));
+    await restore();
+    await eventually(async () => expect(new Set(epochs).size).toBe(2));
+    const next = epochs.at(-1) as string;
+    // This process still greets with the old epoch: it has not read the new one.
+    const probe = await connect(url);
+    const probed = probe.messages[0]?.payload as { epoch: string };
+    expect(probed.epoch).toBe(last.epoch);
+
+    const { again, resumed } = await resumeLogs(url, 'switch', last);
+    expect(resumed.payload).toMatchObject({
+      recovered: false,
+      reason: 'epoch_changed',
+      epoch: next,
+      offset: 2,
+    });
+    // The position answered is one the stream can place: resuming from it again loses nothing.
+    const answered = resumed.payload as { epoch: string; offset: number; next_sequence: number };
+    await again.close();
+    const third = await resumeLogs(url, 'switch', {
+      epoch: answered.epoch,
+      offset: answered.offset,
+      sequence: answered.next_sequence - 1,
+    });
+    expect(third.resumed.payload).toMatchObject({ recovered: true, epoch: next });
   }, 30_000);
 });
