@@ -259,7 +259,7 @@ describe('the dashboard page in headless Chromium', () => {
   });
 });
 
-describe('the plain page (only /static/v2/js/websocket.js and the guide example)', () => {
+describe('the plain page (only /static/v2/js/websocket.js and the example of docs/GUIDE.md)', () => {
   it('connects and renders the test progress it receives', async () => {
     const dashboard = await startDashboard(disposer, { seed: 4 });
     const { page, errors } = await openPage(browser, disposer);
@@ -275,7 +275,7 @@ describe('the plain page (only /static/v2/js/websocket.js and the guide example)
     expect(await page.evaluate(() => typeof (globalThis as { ATPWebSocket?: unknown }).ATPWebSocket)).toBe(
       'function',
     );
-    // The guide's handler logs exactly what the guide prints.
+    // The example's handlers log exactly what docs/GUIDE.md says they print.
     expect(logged.some((line) => /^Test progress: \d+(\.\d+)?$/.test(line))).toBe(true);
     await shot(page, 'plain');
     expect(errors).toEqual([]);

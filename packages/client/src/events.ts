@@ -17,7 +17,7 @@ import type { StateChange } from './state.js';
 
 /** What a data handler gets besides the payload. */
 export interface MessageMeta<T extends DataMessageType = DataMessageType> {
-  /** Per connection session: 1, 2, 3, … continued across reconnects (SPEC section 5). */
+  /** Per connection session: 1, 2, 3, … continued across reconnects (docs/PROTOCOL.md, "Sequence numbers"). */
   readonly sequence: number;
   readonly type: T;
   /** Stream position of the message: its epoch … */

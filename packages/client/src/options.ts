@@ -76,7 +76,7 @@ export type ResolvedOptions = Required<
 > &
   ATPWebSocketOptions;
 
-/** Fills in the defaults of the guide and SPEC section 8; `undefined` values count as absent. */
+/** Fills in the documented defaults (package README, docs/GUIDE.md); `undefined` values count as absent. */
 export function resolveOptions(options: ATPWebSocketOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     autoReconnect: true,

@@ -40,7 +40,7 @@ function isAfter(next: StreamPosition, current: StreamPosition | undefined): boo
 }
 
 /**
- * The client side of resume (SPEC section 5): the last delivered `sequence`
+ * The client side of resume (docs/DESIGN.md, "Resume"; docs/PROTOCOL.md, "Resuming after a reconnect"): the last delivered `sequence`
  * and the stream position the connection was up to date with, kept across
  * reconnects and reset only for a fresh session.
  *

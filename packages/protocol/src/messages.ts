@@ -238,7 +238,7 @@ export type DataMessageType = DataMessage['type'];
 /** The payload type of the data message of type `T`. */
 export type DataPayload<T extends DataMessageType> = Extract<DataMessage, { type: T }>['payload'];
 
-/** Every data message type, in the guide's order. */
+/** Every data message type, in the order docs/PROTOCOL.md lists them. */
 export const DATA_MESSAGE_TYPES = [
   'test_progress',
   'test_completed',

@@ -65,7 +65,7 @@ const DEFAULT_SCRIPT_MAX_AGE_SECONDS = 600;
 const REALM = 'atp-ws';
 
 /**
- * The REST routes of SPEC section 6 as an Express 5 router, mounted at the
+ * The REST routes (docs/PROTOCOL.md and the package README) as an Express 5 router, mounted at the
  * root of the app:
  *
  * - `GET /api/ws/info` → `{ url, ping_interval, ping_timeout }`; `X-Forwarded-Proto` / `X-Forwarded-Host`

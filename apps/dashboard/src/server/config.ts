@@ -1,4 +1,4 @@
-/** The example server's settings, read from its environment (SPEC section 3). */
+/** The example server's settings, read from its environment (the table in the README). */
 export interface DashboardConfig {
   /** `PORT`. @default 8000 */
   port: number;

@@ -14,7 +14,7 @@ export interface RecoveryNotice {
 }
 
 /**
- * The guide's "Handle Sequence Gaps" best practice: on `sequence_gap`, refetch
+ * The "Handle sequence gaps" practice of docs/GUIDE.md: on `sequence_gap`, refetch
  * `GET /api/executions` (the suite list becomes exactly what the server has)
  * and `GET /api/executions/:id` of the selected suite (its tests as the server
  * has them), and rebuild the state from them.

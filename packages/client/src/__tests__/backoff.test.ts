@@ -46,7 +46,7 @@ describe('reconnect schedule of ATPWebSocket (fake timers)', () => {
     vi.useRealTimers();
   });
 
-  it('waits 1000, 1500, 2250 ms between attempts with the guide defaults and jitter 0', async () => {
+  it('waits 1000, 1500, 2250 ms between attempts with the default options and jitter 0', async () => {
     vi.useFakeTimers();
     const fake = fakeWebSocket();
     const ws = new ATPWebSocket({ url: 'ws://test/api/ws/updates', WebSocket: fake.WebSocket, jitter: 0 });

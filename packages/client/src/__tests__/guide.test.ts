@@ -1,10 +1,10 @@
-// biome-ignore-all lint/correctness/noUnusedFunctionParameters: the guide's snippets run as printed, unused parameters included
+// biome-ignore-all lint/correctness/noUnusedFunctionParameters: the snippets run as printed, unused parameters included
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { ATPWebSocket } from '../index.js';
 import { confirmed, newClient, next, progress, record, startHub, until } from './helpers.js';
 
-// The snippets of ATP-WEBSOCKET-GUIDE.md, run as printed against a real hub. Only what the guide
+// The JavaScript snippets of the client README and docs/GUIDE.md, run against a real hub. Only what a snippet
 // leaves to the page is supplied: `location` and a global WebSocket (Node 20 has none).
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -34,7 +34,7 @@ const suiteCompleted = {
   },
 };
 
-describe('the guide, verbatim', () => {
+describe('the documented snippets, verbatim', () => {
   it('Client Example (JavaScript): auto-detected URL, handlers, subscribe, connect', async () => {
     const { hub, port } = await startHub();
     asPage(port);

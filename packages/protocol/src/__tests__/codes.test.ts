@@ -40,7 +40,7 @@ describe('CloseCode', () => {
       expect(description.length).toBeGreaterThan(0);
   });
 
-  it('has the values the spec and the guide name', () => {
+  it('has the values docs/PROTOCOL.md names', () => {
     expect(CloseCode).toMatchObject({
       GoingAway: 1001,
       PolicyViolation: 1008,

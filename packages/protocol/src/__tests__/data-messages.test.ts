@@ -12,7 +12,7 @@ import {
 } from '../index.js';
 import { guideDataExamples } from './guide-examples.js';
 
-/** The guide's example of `type` with some payload fields replaced (`undefined` removes a field). */
+/** The documented example of `type` with some payload fields replaced (`undefined` removes a field). */
 function example(type: DataMessageType, changes: Record<string, unknown> = {}): Record<string, unknown> {
   const message = JSON.parse(guideDataExamples[type]) as { type: string; payload: Record<string, unknown> };
   for (const [key, value] of Object.entries(changes)) {

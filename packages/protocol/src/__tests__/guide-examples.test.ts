@@ -13,7 +13,7 @@ import { guideDataExamples, guideSubscribeExample } from './guide-examples.js';
 
 const dataExamples = Object.entries(guideDataExamples);
 
-describe("the guide's examples", () => {
+describe('the JSON examples of docs/GUIDE.md', () => {
   it('cover every data message type of the protocol', () => {
     expect(Object.keys(guideDataExamples)).toEqual([...DATA_MESSAGE_TYPES]);
   });

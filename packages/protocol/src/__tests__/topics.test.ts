@@ -25,7 +25,7 @@ function guide(type: DataMessageType, changes: Record<string, unknown> = {}): Da
 const llmRequest = guide('event', { event_type: 'llm_request', payload: { model: 'gpt-4' } });
 const toolCall = guide('event');
 
-// SPEC section 4, "Topics and filters": topic, delivers, filter keys.
+// docs/PROTOCOL.md, "Topics and filters": topic, delivers, filter keys.
 const specTopics: [string, DataMessageType, string[], string | undefined][] = [
   ['test:progress', 'test_progress', ['suite_execution_id', 'test_id'], undefined],
   ['test:completed', 'test_completed', ['suite_execution_id', 'test_id'], undefined],

@@ -71,7 +71,7 @@ describe('connection state', () => {
     expect(await second.hub.clients()).toHaveLength(1);
   });
 
-  it("runs the guide's component with no provider on one shared client at the URL from location", async () => {
+  it("runs the README's TestProgress component with no provider on one shared client at the URL from location", async () => {
     const { hub, url } = await startHub();
     const requested: string[] = [];
     // jsdom's location is http://localhost:3000/: record the URL the client derives, then dial the hub.

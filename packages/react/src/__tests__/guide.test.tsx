@@ -10,7 +10,7 @@ function Probe({ seen }: { seen: Set<unknown> }) {
   return <p>status: {status}</p>;
 }
 
-describe("the guide's React example", () => {
+describe('the React example of the README and docs/GUIDE.md', () => {
   it('shows the connection and the progress of its suite only', async () => {
     const { hub, url } = await startHub();
     const { options } = clientOptions(url);

@@ -16,7 +16,7 @@ async function fixtureScript(content: string): Promise<string> {
 }
 
 describe('GET /static/v2/js/websocket.js', () => {
-  it('is served at the path of the guide', () => {
+  it('is served at the path the user guide (docs/GUIDE.md) loads it from', () => {
     expect(CLIENT_SCRIPT_PATH).toBe('/static/v2/js/websocket.js');
   });
 

@@ -327,7 +327,7 @@ describe('POST /api/ws/publish', () => {
     expect(first?.payload.progress_percent).toBe(20);
   });
 
-  it('accepts every data message type of the guide', async () => {
+  it('accepts every data message type of the protocol', async () => {
     const { base, wsUrl } = await startApp({ publishToken: PUBLISHER });
     const client = await connect(wsUrl);
     for (const topic of [
