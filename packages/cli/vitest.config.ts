@@ -7,7 +7,7 @@ export const vitestConfig = defineConfig({
   resolve: { conditions: ['@atp/source'] },
   ssr: { resolve: { conditions: ['@atp/source'] } },
   // The tests spawn the built bin (dist/cli.js) against a hub they start: seconds on a busy machine.
-  test: { include: ['src/**/*.test.ts'], testTimeout: 30000, hookTimeout: 30000 },
+  test: { include: ['src/**/*.test.ts'], testTimeout: 90000, hookTimeout: 30000 },
 });
 
 export default vitestConfig;

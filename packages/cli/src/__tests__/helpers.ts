@@ -82,7 +82,7 @@ export class Cli {
   }
 
   /** Waits until `stream` matches `pattern`, failing with what was printed after `ms`. */
-  async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp | string, ms = 15_000): Promise<void> {
+  async waitFor(stream: 'stdout' | 'stderr', pattern: RegExp | string, ms = 30_000): Promise<void> {
     const deadline = Date.now() + ms;
     const matches = () =>
       typeof pattern === 'string' ? this[stream].includes(pattern) : pattern.test(this[stream]);

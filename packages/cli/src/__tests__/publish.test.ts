@@ -8,7 +8,7 @@ describe('atp-ws publish against a real hub', () => {
     const hub = await startHub();
     const tail = run(['tail', hub.base, '--topic', 'logs', '--topic', 'test:progress', '--json']);
     await expect
-      .poll(async () => (await hub.hub.clients())[0]?.subscriptions?.length, { timeout: 15_000 })
+      .poll(async () => (await hub.hub.clients())[0]?.subscriptions?.length, { timeout: 30_000 })
       .toBe(2);
 
     const ndjson = `${JSON.stringify(log(5, 'info', 'from-stdin-1'))}\n\n${JSON.stringify(log(5, 'info', 'from-stdin-2'))}\n`;

@@ -9,7 +9,7 @@ describe('atp-ws tail against a real hub', () => {
     await cli.waitFor('stderr', /connected to ws:\/\/127\.0\.0\.1:\d+\/api\/ws\/updates as /);
     // Subscribed once the hub lists the subscription.
     await expect
-      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 15_000 })
+      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 30_000 })
       .toEqual(['logs']);
     await hub.hub.publish([
       log(41, 'info', 'other suite'),
@@ -32,7 +32,7 @@ describe('atp-ws tail against a real hub', () => {
     const hub = await startHub();
     const cli = run(['tail', hub.base, '--topic', 'test:progress', '--json']);
     await expect
-      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 15_000 })
+      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 30_000 })
       .toEqual(['test:progress']);
     await hub.hub.publish([progress(1, 1, 10), progress(1, 2, 20)]);
     await cli.waitFor('stdout', /"progress_percent":20/);
@@ -61,7 +61,7 @@ describe('atp-ws tail against a real hub', () => {
     const hub = await startHub();
     const cli = run(['tail', hub.base, '--topic', 'logs']);
     await expect
-      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 15_000 })
+      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 30_000 })
       .toEqual(['logs']);
     await hub.hub.publish([log(1, 'info', 'first')]);
     await cli.waitFor('stdout', 'first');
@@ -80,7 +80,7 @@ describe('atp-ws tail against a real hub', () => {
     await hub.start(true);
     await cli.waitFor('stderr', /gap: message #3 will not arrive \(epoch_changed\)/);
     await expect
-      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 15_000 })
+      .poll(async () => (await hub.hub.clients())[0]?.subscriptions, { timeout: 30_000 })
       .toEqual(['logs']);
     await hub.hub.publish([log(1, 'info', 'after-gap')]);
     await cli.waitFor('stdout', 'after-gap');
