@@ -115,6 +115,23 @@ export const SCENARIOS = [
     targets: ['floor', 'hub', 'socketio'],
   },
   {
+    // The common deployment: a runner publishes over POST /api/ws/publish in batches, and each message
+    // reaches the one dashboard watching its suite. Every target gets the same HTTP bodies: the floor
+    // and Socket.IO parse them (JSON.parse) and route each message through their rooms.
+    name: 'selective-rest-5k',
+    title: 'selective over REST: 5,000 clients on 5,000 suites, POST batches of 500 to random suites',
+    kind: 'selective-random',
+    clients: q(5000, 2000),
+    suites: q(5000, 2000),
+    warm: 5000,
+    count: q(100_000, 20_000),
+    burst: 500,
+    window: 2000,
+    reportEvery: 250,
+    rest: true,
+    targets: ['floor', 'hub-http', 'socketio'],
+  },
+  {
     name: 'selective-1',
     title: 'selective: 1 client, publish to it',
     kind: 'selective',
@@ -298,6 +315,8 @@ async function httpPhase(port, { from, count, window, burst = 1, rate, kind, sui
 
 async function runOnce(scenario, target, rep) {
   const serverCount = target === 'hub-redis' ? 2 : 1;
+  // POST /api/ws/publish from this process: the hub-http target, or every target of a REST scenario.
+  const viaHttp = target === 'hub-http' || scenario.rest === true;
   const redisPrefix = `atp:bench:${process.pid}:${scenario.name}:${rep}`;
   const execArgv = ['--expose-gc'];
   // --cpu-prof: V8's profile of each whole server process (start-up and connecting included);
@@ -376,7 +395,7 @@ async function runOnce(scenario, target, rep) {
     generator.onAny = (message) => {
       if (message.type !== 'progress') return;
       credit.through = message.through;
-      if (target !== 'hub-http') publisher.send({ cmd: 'credit', through: message.through });
+      if (!viaHttp) publisher.send({ cmd: 'credit', through: message.through });
       credit.waiter?.();
       progressWaiter?.(message.through);
     };
@@ -403,10 +422,10 @@ async function runOnce(scenario, target, rep) {
         progressWaiter = (through) => through >= last && resolve();
       });
       for (const [s, server] of servers.entries()) {
-        const publishes = s === 0 && target !== 'hub-http';
+        const publishes = s === 0 && !viaHttp;
         server.send({ cmd: 'phase', ...phase, measure, count: publishes ? count : 0 });
       }
-      if (target === 'hub-http') await httpPhase(publisher.port, phase, credit);
+      if (viaHttp) await httpPhase(publisher.port, phase, credit);
       const limitMs = 20_000 + (count * scenario.clients) / 20;
       let timer;
       const timedOut = await Promise.race([

@@ -45,7 +45,8 @@ function mix(n) {
 
 /**
  * The scenario's message number `n`. `kind`: 'fanout' (all to suite 1),
- * 'selective' (suite `1 + n % suites`), 'mixed' (progress, events, logs,
+ * 'selective' (suite `1 + n % suites`), 'selective-random' (a suite drawn
+ * by a hash of `n`), 'mixed' (progress, events, logs,
  * suite progress over 10 suites), 'replay' (the live progress of the run
  * whose history the replay scenarios fill, {@link runMessage}).
  */
@@ -53,6 +54,8 @@ export function messageFor(kind, n, stamp, suites = 1) {
   if (kind === 'fanout') return progress(1, n, stamp);
   if (kind === 'replay') return progress(REPLAY_SUITE, n, stamp);
   if (kind === 'selective') return progress(1 + (n % suites), n, stamp);
+  // Each message to a suite drawn by a hash of its number: runs report in no particular order.
+  if (kind === 'selective-random') return progress(1 + (mix(n) % suites), n, stamp);
   const h = mix(n);
   const suite = 1 + (h % MIXED_SUITES);
   const r = (h >>> 8) % 100;
@@ -99,7 +102,7 @@ export function messageFor(kind, n, stamp, suites = 1) {
 export function subscriptionsFor(kind, i, clients, suites = 1) {
   if (kind === 'fanout') return [{ topic: 'test:progress', filter: { suite_execution_id: 1 } }];
   if (kind === 'replay') return [{ topic: 'test:progress', filter: { suite_execution_id: REPLAY_SUITE } }];
-  if (kind === 'selective') {
+  if (kind === 'selective' || kind === 'selective-random') {
     return [{ topic: 'test:progress', filter: { suite_execution_id: 1 + (i % suites) } }];
   }
   // 5% overview pages (every suite's progress), the rest one suite's dashboard each.

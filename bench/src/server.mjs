@@ -312,6 +312,31 @@ async function start({ target: name, redisUrl, redisPrefix, history, eventLoopRe
   return startHub({ redisUrl, redisPrefix, history });
 }
 
+/**
+ * POST /api/ws/publish for the floor and Socket.IO (REST scenarios): the same
+ * bearer token and bodies as the hub's, read whole, `JSON.parse`d, each message
+ * routed by `publishOne`; answers 202 `{ accepted }` as the hub does. No
+ * validation: the least a server that accepts published JSON does.
+ */
+function restPublisher(request, response) {
+  if (request.method !== 'POST' || request.url !== '/api/ws/publish') {
+    response.writeHead(404).end();
+    return;
+  }
+  if (request.headers.authorization !== `Bearer ${PUBLISH_TOKEN}`) {
+    response.writeHead(401).end();
+    return;
+  }
+  const chunks = [];
+  request.on('data', (chunk) => chunks.push(chunk));
+  request.on('end', function parseAndRoute() {
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const list = Array.isArray(body) ? body : [body];
+    for (const message of list) publishOne(message);
+    response.writeHead(202, { 'content-type': 'application/json' }).end(`{"accepted":${list.length}}`);
+  });
+}
+
 function listen(server) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 }
@@ -319,7 +344,7 @@ function listen(server) {
 /** The floor: one JSON.stringify and one Buffer per message, ws.send to each socket of the rooms. */
 async function startFloor() {
   const { WebSocketServer } = await import('ws');
-  const server = createServer();
+  const server = createServer(restPublisher);
   const wss = new WebSocketServer({ server, path: '/api/ws/updates', perMessageDeflate: false });
   const rooms = new Map();
   const text = { binary: false };
@@ -359,7 +384,7 @@ async function startFloor() {
 /** Socket.IO 4.8 with rooms, WebSocket transport only; `io.to(rooms).emit` serializes once per broadcast. */
 async function startSocketIO() {
   const { Server } = await import('socket.io');
-  const server = createServer();
+  const server = createServer(restPublisher);
   const io = new Server(server, { transports: ['websocket'], serveClient: false });
   io.on('connection', (socket) => {
     socket.on('subscribe', (rooms) => {

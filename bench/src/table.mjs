@@ -70,6 +70,18 @@ export function printTable(scenarios, summary, sizes) {
   });
   metricRow('latency-1k', 'latency p99.9', 'p999', 'ms');
   metricRow('selective-5k', 'server CPU / publish', 'cpuUsPerDelivery', 'µs');
+  metricRow('selective-rest-5k', 'server CPU / message', 'cpuUsPerDelivery', 'µs', (s) => {
+    const r = ratio(s, 'cpuUsPerDelivery', 'hub-http');
+    const rs = ratio(s, 'cpuUsPerDelivery', 'hub-http', 'socketio');
+    if (r === undefined) return 'n/a';
+    let text = verdict(r <= 1.15, `${r.toFixed(2)}x floor (<= 1.15x)`);
+    if (rs !== undefined) text += `; ${verdict(rs < 1, `${rs.toFixed(2)}x Socket.IO (< 1x)`)}`;
+    return text;
+  });
+  metricRow('selective-rest-5k', 'messages/s', 'deliveriesPerSecond', '/s', (s) => {
+    const r = ratio(s, 'deliveriesPerSecond', 'hub-http');
+    return r === undefined ? 'n/a' : verdict(r >= 0.9, `${r.toFixed(2)}x floor (>= 0.9x)`);
+  });
   metricRow('selective-1', 'server CPU / publish', 'cpuUsPerDelivery', 'µs');
   if (summary['selective-5k'] && summary['selective-1']) {
     const many = summary['selective-5k'];
