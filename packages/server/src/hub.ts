@@ -11,7 +11,7 @@ import {
   topicsForMessage,
 } from '@atp/ws-protocol';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type Broker, BrokerUnavailableError, type StreamBatch } from './broker.js';
+import { type Broker, BrokerUnavailableError, type StreamBatch, type StreamEntry } from './broker.js';
 import { Connection } from './connection.js';
 import type { FallbackSocket } from './fallback-socket.js';
 import { Heartbeat } from './heartbeat.js';
@@ -20,11 +20,12 @@ import { ConnectionCounter } from './limits.js';
 import { MemoryBroker } from './memory-broker.js';
 import { HubMetrics } from './metrics.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
-import { prepareEntry } from './outbound.js';
+import { type PreparedEntry, prepareEntry } from './outbound.js';
+import { publishCheckedKey } from './publish-checked.js';
 import { clientAddress, trustedForwardedHeader } from './proxy.js';
 import { SessionRegistry } from './sessions.js';
 import { ResourceRegistry } from './resources.js';
-import { SubscriptionIndex } from './subscription-index.js';
+import { type IndexedSubscription, SubscriptionIndex } from './subscription-index.js';
 import type { ATPWebSocketServerOptions, ClientInfo, Logger, Principal } from './types.js';
 
 /** Answer of `GET /api/ws/info`. */
@@ -173,8 +174,17 @@ export class ATPWebSocketServer {
   publish(messages: DataMessage | readonly DataMessage[]): Promise<void> {
     const list = Array.isArray(messages) ? messages : [messages as DataMessage];
     const valid = list.map((message) => assertDataMessage(message));
+    return this[publishCheckedKey](valid);
+  }
+
+  /**
+   * Publishes messages that `parseDataMessage` returned (the REST router's
+   * path: checked once there, not again here).
+   * @internal
+   */
+  [publishCheckedKey](messages: readonly DataMessage[]): Promise<void> {
     if (this.#closing) return Promise.reject(new Error('the hub is closed'));
-    return this.#broker.publish(valid);
+    return this.#broker.publish(messages);
   }
 
   /** The connected clients: of every process when the broker shares presence, else of this one. */
@@ -320,15 +330,19 @@ export class ATPWebSocketServer {
     }
     if (batch.hole) for (const connection of this.#connections.values()) connection.hole();
     this.resources.feed(batch);
+    // One visitor per batch, not a closure per message; the position is set once the batch is out
+    // (nothing reads it while this loop runs).
+    let prepared: PreparedEntry | undefined;
+    const visit = (subscription: IndexedSubscription<Connection>) =>
+      subscription.owner.deliver(prepared as PreparedEntry);
     for (const entry of batch.entries) {
-      const prepared = prepareEntry(batch.epoch, entry);
-      this.#position = { epoch: batch.epoch, offset: entry.offset };
+      prepared = prepareEntry(batch.epoch, entry);
       for (const topic of topicsForMessage(entry.message)) {
-        index.forEachMatch(topic, entry.message.payload, (subscription) =>
-          subscription.owner.deliver(prepared),
-        );
+        index.forEachMatch(topic, entry.message.payload, visit);
       }
     }
+    const last = batch.entries[batch.entries.length - 1] as StreamEntry;
+    this.#position = { epoch: batch.epoch, offset: last.offset };
     const metrics = this.metricsRegistry;
     metrics.published.inc(batch.entries.length);
     const publishedAt = batch.entries[0]?.publishedAt;

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { DataMessageSchema, DeliveredDataMessageSchema, WS_PATH } from '@atp/ws-protocol';
+import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { connect, progress, publish, startApp, SwitchableBroker } from './express-helpers.js';
+import { createATPRouter, type RouterHub } from '../express.js';
+import { connect, disposer, progress, publish, startApp, SwitchableBroker } from './express-helpers.js';
 
 const ADMIN = 'admin-secret-token';
 const PUBLISHER = 'publish-secret-token';
@@ -406,5 +410,59 @@ describe('GET /api/ws/asyncapi.json', () => {
     expect(body).toEqual(shipped);
     expect(body.asyncapi).toBe('3.0.0');
     expect(body.channels.updates.address).toBe(WS_PATH);
+  });
+});
+
+describe('POST /api/ws/publish: one check and one append per body', () => {
+  it('hands the broker the whole batch in one append, checked once', async () => {
+    const broker = new SwitchableBroker();
+    const appends: number[] = [];
+    const publishInner = broker.publish.bind(broker);
+    broker.publish = (messages) => {
+      appends.push(messages.length);
+      return publishInner(messages);
+    };
+    const { base, wsUrl } = await startApp({ publishToken: PUBLISHER }, { broker });
+    const client = await connect(wsUrl);
+    await client.request('subscribe', { topic: 'test:progress' });
+    const batch = Array.from({ length: 50 }, (_, i) => progress(1 + (i % 5), i, i));
+    expect((await publish(base, batch, { token: PUBLISHER })).status).toBe(202);
+    expect(appends).toEqual([50]);
+    const received = await client.waitForData(50);
+    expect(received.map((m) => m.payload.progress_percent)).toEqual(batch.map((_, i) => i));
+  });
+
+  it('publishes through hub.publish when the router is given another RouterHub (no checked path)', async () => {
+    const { hub, wsUrl } = await startApp();
+    const published: number[] = [];
+    const app = express();
+    const server = createServer(app);
+    const wrapper: RouterHub = {
+      info: (request) => hub.info(request),
+      clients: () => hub.clients(),
+      metrics: () => hub.metrics(),
+      metricsContentType: hub.metricsContentType,
+      publish: (messages) => {
+        published.push(Array.isArray(messages) ? messages.length : 1);
+        return hub.publish(messages);
+      },
+    };
+    app.use(createATPRouter(wrapper, { publishToken: PUBLISHER, clientScript: false }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    disposer.add(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const client = await connect(wsUrl);
+    await client.request('subscribe', { topic: 'test:progress' });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const response = await publish(base, [progress(3, 1, 10), progress(3, 2, 20)], { token: PUBLISHER });
+    expect(response.status).toBe(202);
+    expect(published).toEqual([2]);
+    const received = await client.waitForData(2);
+    expect(received.map((m) => m.payload.progress_percent)).toEqual([10, 20]);
+    // Invalid bodies are still refused by the router before anything reaches the hub.
+    const invalid = await publish(base, [progress(3, 3, 30), { type: 'test_progress', payload: {} }], {
+      token: PUBLISHER,
+    });
+    expect(invalid.status).toBe(400);
+    expect(published).toEqual([2]);
   });
 });
