@@ -5,6 +5,7 @@
 //
 //   node src/run.mjs [--quick] [--reps=N] [--only=fanout-1k,burst-1k] [--targets=floor,hub]
 //                    [--profile | --cpu-prof] [--no-pin] [--replay-1m]
+//                    [--client-builds=old=/path/to/packages/client/dist/index.js,…]
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -18,7 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, '..', 'results');
 const args = new Map(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
+    const [k, v] = a.replace(/^--/, '').split(/=(.*)/s);
     return [k, v ?? true];
   }),
 );
@@ -35,6 +36,17 @@ const PUBLISH_TOKEN = 'bench-publish-token';
 const SOURCE_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 1}`);
 
 const ALL = ['floor', 'hub', 'hub-http', 'socketio'];
+/**
+ * The @atp/ws-client builds the client-cpu scenario measures: `client` is this workspace's build;
+ * `--client-builds=label=path,…` adds others (`client@label`), e.g. the build of an older commit.
+ */
+const CLIENT_BUILDS = new Map([['client', join(here, '..', '..', 'packages', 'client', 'dist', 'index.js')]]);
+if (typeof args.get('client-builds') === 'string') {
+  for (const spec of args.get('client-builds').split(',')) {
+    const [label, path] = spec.split(/=(.*)/);
+    CLIENT_BUILDS.set(`client@${label}`, path);
+  }
+}
 const q = (full, small) => (quick ? small : full);
 
 /** The scenarios; `count` messages are measured after `warm` warm-up messages. */
@@ -169,6 +181,20 @@ export const SCENARIOS = [
   ...replayScenarios('replay', q(100_000, 30_000)),
   // 1,000,000 messages: only with --replay-1m (or named in --only).
   ...replayScenarios('replay-1m', 1_000_000, { reps: 1, flag: 'replay-1m', serverHeapMB: 8192 }),
+  {
+    // The client's own cost: one connection receiving a stream of progress messages from the hub,
+    // through @atp/ws-client or through a bare `ws` socket that parses each frame (the floor); the
+    // figure is the client process's CPU time per delivered message.
+    name: 'client-cpu',
+    title: 'client CPU per delivered message (Node), 1 connection, @atp/ws-client vs bare ws',
+    kind: 'client',
+    warm: q(5000, 2000),
+    count: q(50_000, 10_000),
+    window: 64,
+    reportEvery: 32,
+    reps: q(5, 1),
+    targets: ['floor', ...CLIENT_BUILDS.keys()],
+  },
   {
     name: 'redis-1k',
     title: 'two hub processes through Redis vs one, fan-out 1,000',
@@ -470,6 +496,76 @@ async function runOnce(scenario, target, rep) {
     if (generator) await stopChild(generator);
     for (const server of servers) await stopChild(server);
     if (target === 'hub-redis') await cleanRedis(redisPrefix);
+  }
+}
+
+// ── one run of the client-cpu scenario ──────────────────────────────────────
+
+/** The hub on CPU 0 publishes, one client process on CPU 1 receives and measures its own CPU time. */
+async function runClientOnce(scenario, target, rep) {
+  const result = { scenario: scenario.name, target, rep, loadAverage: loadavg()[0] };
+  const children = [];
+  try {
+    const server = startChild(join(here, 'server.mjs'), ['--expose-gc'], 0);
+    children.push(server);
+    await waitFor(server, 'started');
+    server.send({ cmd: 'start', target: 'hub' });
+    const ready = await Promise.race([waitFor(server, 'ready'), waitFor(server, 'failed')]);
+    if (ready.type === 'failed') throw new Error(ready.error);
+    const client = startChild(join(here, 'client.mjs'), [], 1);
+    children.push(client);
+    await waitFor(client, 'started');
+    client.send({
+      cmd: 'connect',
+      target: target === 'floor' ? 'floor' : 'client',
+      module: CLIENT_BUILDS.get(target),
+      url: `ws://127.0.0.1:${ready.port}/api/ws/updates`,
+    });
+    const connected = await waitFor(client, 'connected');
+    if (connected.failed) throw new Error(connected.error);
+    let through = 0;
+    let progressWaiter;
+    client.onAny = (message) => {
+      through = message.through;
+      server.send({ cmd: 'credit', through });
+      progressWaiter?.(through);
+    };
+    const runPhase = async (from, count, measure) => {
+      client.send({ cmd: 'phase', from, count, reportEvery: scenario.reportEvery });
+      await waitFor(client, 'phase-ready');
+      const last = from + count - 1;
+      const done = new Promise((resolve) => {
+        progressWaiter = (n) => n >= last && resolve();
+      });
+      server.send({ cmd: 'phase', from, count, window: scenario.window, kind: 'fanout', measure });
+      let timer;
+      const timedOut = await Promise.race([
+        done.then(() => false),
+        new Promise((resolve) => (timer = setTimeout(() => resolve(true), 60_000 + count))),
+      ]);
+      clearTimeout(timer);
+      progressWaiter = undefined;
+      return timedOut;
+    };
+    await runPhase(1, scenario.warm, false);
+    const timedOut = await runPhase(scenario.warm + 1, scenario.count, true);
+    client.send({ cmd: 'report' });
+    const report = await waitFor(client, 'report');
+    Object.assign(result, {
+      timedOut,
+      deliveries: report.deliveries,
+      losses: scenario.warm + scenario.count - report.received,
+      reorders: report.reorders,
+      duplicates: report.duplicates,
+      sequenceGaps: report.sequenceGaps,
+      seconds: report.seconds,
+      deliveriesPerSecond: report.deliveries / report.seconds,
+      cpuUsPerDelivery: (report.cpuMs * 1000) / report.deliveries,
+      userShare: report.userMs / report.cpuMs,
+    });
+    return result;
+  } finally {
+    for (const child of children.reverse()) await stopChild(child);
   }
 }
 
@@ -779,7 +875,9 @@ async function main() {
           const run =
             scenario.kind === 'replay'
               ? await runReplayOnce(scenario, rep)
-              : await runOnce(scenario, target, rep);
+              : scenario.kind === 'client'
+                ? await runClientOnce(scenario, target, rep)
+                : await runOnce(scenario, target, rep);
           runs.push(run);
           console.log(
             `  ${scenario.name} #${rep} ${target.padEnd(9)} ${describeRun(run)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
@@ -833,6 +931,12 @@ function describeRun(run) {
     return `rss ${run.rssPerConnectionKB.toFixed(2)} KB/conn, heap ${run.heapPerConnectionKB.toFixed(2)} KB/conn ${JSON.stringify(run.memoryDeltaKB)}`;
   }
   const lost = run.losses || run.reorders ? ` LOST ${run.losses} REORDERED ${run.reorders}` : '';
+  if (run.scenario === 'client-cpu') {
+    return (
+      `client cpu ${run.cpuUsPerDelivery.toFixed(3)} µs/message, ${Math.round(run.deliveriesPerSecond).toLocaleString('en')} msg/s, ` +
+      `user ${(run.userShare * 100).toFixed(0)}%, duplicates ${run.duplicates}, gaps ${run.sequenceGaps}${lost}${run.timedOut ? ' TIMED OUT' : ''}`
+    );
+  }
   return (
     `cpu ${run.cpuUsPerDelivery.toFixed(3)} µs/del, ${Math.round(run.deliveriesPerSecond).toLocaleString('en')} del/s, ` +
     `p50 ${run.latencyMs.p50?.toFixed(2)} p99 ${run.latencyMs.p99?.toFixed(2)} ms; user ${(run.userShare * 100).toFixed(0)}%, ` +

@@ -113,6 +113,7 @@ export function printTable(scenarios, summary, sizes) {
   metricRow('redis-1k', 'server CPU / delivery (all hubs)', 'cpuUsPerDelivery', 'µs');
 
   for (const scenario of scenarios.filter((x) => x.kind === 'replay')) replayRows(rows, scenario, summary);
+  clientRows(rows, summary['client-cpu']);
 
   // Losses and reorders over every scenario.
   const lossCells = COLUMNS.map(([target]) => {
@@ -163,6 +164,37 @@ export function printTable(scenarios, summary, sizes) {
   );
   for (const s of scenarios) console.log(`  ${s.name}: ${s.title}`);
   return lines;
+}
+
+/**
+ * The rows of client-cpu: each @atp/ws-client build's CPU per delivered message, with its ratio to
+ * the bare `ws` client (floor) and to the other builds (an older commit's: the cost must not grow).
+ */
+function clientRows(rows, s) {
+  if (!s) return;
+  const floor = s.floor?.cpuUsPerDelivery;
+  const us = (x) => (x === undefined ? 'n/a' : `${x.toFixed(3)} µs`);
+  const builds = Object.keys(s).filter((t) => t.startsWith('client'));
+  for (const target of builds) {
+    const value = s[target].cpuUsPerDelivery;
+    const others = builds.filter((t) => t !== target && target === 'client');
+    const goal = others
+      .map((t) => {
+        const r = value / s[t].cpuUsPerDelivery;
+        return verdict(r <= 1.1, `${r.toFixed(2)}x ${t} (<= 1.1x, the noise of one run)`);
+      })
+      .join('; ');
+    rows.push([
+      'client-cpu',
+      `client CPU / message: ${target === 'client' ? 'this build' : target}`,
+      us(floor),
+      `${us(value)}${ratioText(value, floor)}`,
+      '',
+      '',
+      '',
+      goal,
+    ]);
+  }
 }
 
 const NO_REPLAY = 'no history to replay';
