@@ -42,6 +42,11 @@ function byType(options: readonly z.ZodObject[], what: string): Record<string, z
   return out;
 }
 
+/** `test_progress` → `TestProgress`. */
+function pascalCase(name: string): string {
+  return name.replace(/(^|_)([a-z])/g, (_match, _sep: string, letter: string) => letter.toUpperCase());
+}
+
 /** A zod schema as an AsyncAPI Schema object (a superset of JSON Schema draft 07). */
 function schemaOf(schema: z.ZodType): Record<string, unknown> {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' });
@@ -64,7 +69,8 @@ export function buildAsyncApiDocument(): Record<string, unknown> {
   const messages: Record<string, unknown> = {};
   const channelMessages: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(all)) {
-    schemas[name] = schemaOf(schema);
+    // A title names the model code generators make of it (else `AnonymousSchema<n>`).
+    schemas[name] = { title: pascalCase(name), ...schemaOf(schema) };
     messages[name] = {
       name,
       title: name,
@@ -75,8 +81,8 @@ export function buildAsyncApiDocument(): Record<string, unknown> {
     channelMessages[name] = { $ref: `#/components/messages/${name}` };
   }
   // Bodies of the HTTP endpoints, for code generators: not messages of the channel.
-  schemas.publish_request = schemaOf(PublishRequestSchema);
-  schemas.resource_snapshot = schemaOf(ResourceSnapshotSchema);
+  schemas.publish_request = { title: 'PublishRequest', ...schemaOf(PublishRequestSchema) };
+  schemas.resource_snapshot = { title: 'ResourceSnapshot', ...schemaOf(ResourceSnapshotSchema) };
 
   const operation = (action: 'send' | 'receive', names: string[], summary: string) => ({
     action,
@@ -137,19 +143,17 @@ export function buildAsyncApiDocument(): Record<string, unknown> {
         },
       },
     },
-    operations: {
-      sendClientMessage: operation('send', Object.keys(clientMessages), 'Messages a client sends.'),
-      receiveControlMessage: operation(
-        'receive',
-        Object.keys(controlMessages),
-        'Answers and notices the server sends.',
-      ),
-      receiveDataMessage: operation(
-        'receive',
-        Object.keys(data),
-        'Data messages of the subscribed topics, numbered by `sequence`.',
-      ),
-    },
+    // One operation per message, so that code generators make one model per message.
+    operations: Object.fromEntries([
+      ...Object.keys(clientMessages).map((name) => [
+        `send_${name}`,
+        operation('send', [name], `The client sends \`${name}\`.`),
+      ]),
+      ...Object.keys({ ...controlMessages, ...data }).map((name) => [
+        `receive_${name}`,
+        operation('receive', [name], `The server sends \`${name}\`.`),
+      ]),
+    ]),
     components: { schemas, messages },
   };
 }

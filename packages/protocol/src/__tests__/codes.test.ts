@@ -12,9 +12,9 @@ describe('CloseCode', () => {
   it.each(Object.entries(CloseCode))(
     '%s (%i) is a standard code or in the application range 4000-4999',
     (_name, code) => {
-      expect([1000, 1001, 1007, 1008, 1009, 1011, 1013].includes(code) || (code >= 4000 && code <= 4999)).toBe(
-        true,
-      );
+      expect(
+        [1000, 1001, 1007, 1008, 1009, 1011, 1013].includes(code) || (code >= 4000 && code <= 4999),
+      ).toBe(true);
     },
   );
 
