@@ -10,8 +10,30 @@ export const tsupConfig = defineConfig([
   {
     ...libraryBuild,
     ...zodFreeProtocol,
-    entry: ['src/index.ts'],
-    clean: ['index.*'],
+    entry: ['src/index.ts', 'src/fallback.ts'],
+    clean: ['index.*', 'fallback.*'],
+  },
+  {
+    // The SSE fallback as a script of its own: pages that need it load it next to the main one.
+    entry: { fallback: 'src/fallback.browser.ts' },
+    format: ['iife'],
+    minify: 'terser',
+    terserOptions: { compress: { passes: 2, pure_getters: true }, ecma: 2020 },
+    clean: ['fallback.global.*'],
+    tsconfig: 'tsconfig.build.json',
+    sourcemap: false,
+    target: 'es2022',
+    platform: 'browser',
+    noExternal: ['eventsource-parser', 'eventemitter3'],
+    esbuildPlugins: [
+      {
+        name: 'browser-swaps',
+        setup(build) {
+          const emitter = fileURLToPath(new URL('./src/mini-emitter.ts', import.meta.url));
+          build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path: emitter }));
+        },
+      },
+    ],
   },
   {
     ...zodFreeProtocol,

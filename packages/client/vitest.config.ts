@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 export const vitestConfig = defineConfig({
-  resolve: { conditions: ['@atp/source', 'import', 'default'] },
-  ssr: { resolve: { conditions: ['@atp/source', 'import', 'default'] } },
+  resolve: { conditions: ['@atp/source'] },
+  ssr: { resolve: { conditions: ['@atp/source'] } },
   test: {
     include: ['src/**/*.test.ts'],
     testTimeout: 20000,
