@@ -4,7 +4,14 @@ import {
   assertDataMessage,
   DATA_MESSAGE_TYPES,
   type DataMessage,
+  DeltaUpdatePayloadSchema,
+  EventPayloadSchema,
+  LogEntryPayloadSchema,
   parseClientMessage,
+  SuiteCompletedPayloadSchema,
+  SuiteProgressPayloadSchema,
+  TestCompletedPayloadSchema,
+  TestProgressPayloadSchema,
 } from '@atp/ws-protocol';
 import { type ATPWebSocketServer, createATPWebSocketServer } from '@atp/ws-server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -36,6 +43,16 @@ function blocks(markdown: string): Block[] {
 }
 
 const all = blocks(guide);
+
+const payloadSchemas = {
+  test_progress: TestProgressPayloadSchema,
+  test_completed: TestCompletedPayloadSchema,
+  suite_progress: SuiteProgressPayloadSchema,
+  suite_completed: SuiteCompletedPayloadSchema,
+  log_entry: LogEntryPayloadSchema,
+  event: EventPayloadSchema,
+  delta_update: DeltaUpdatePayloadSchema,
+} as const;
 const dataExamples = new Map<string, DataMessage>();
 for (const block of all) {
   if (block.lang !== 'json') continue;
@@ -138,6 +155,39 @@ describe('docs/GUIDE.md', () => {
       expect(printed).toEqual(expected);
     } finally {
       ws.disconnect();
+    }
+  });
+});
+
+describe('the payload section of packages/protocol/README.md', () => {
+  const readme = readFileSync(new URL('../../packages/protocol/README.md', import.meta.url), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('## Payloads of the data messages'),
+    readme.indexOf('## JSON Schema'),
+  );
+  const examples = blocks(section).filter((block) => block.lang === 'json');
+
+  it('has one valid example of every data message type, each with every field of its schema', () => {
+    const types = examples.map((block) => (JSON.parse(block.code) as { type: string }).type);
+    expect(types).toEqual([...DATA_MESSAGE_TYPES]);
+    for (const block of examples) {
+      const message = assertDataMessage(JSON.parse(block.code));
+      const schema = payloadSchemas[message.type];
+      expect(Object.keys(message.payload).sort(), message.type).toEqual(Object.keys(schema.shape).sort());
+    }
+  });
+
+  it('lists the required fields of each type as the schemas have them', () => {
+    for (const block of examples) {
+      const type = (JSON.parse(block.code) as { type: DataMessage['type'] }).type;
+      const shape = payloadSchemas[type].shape as Record<
+        string,
+        { safeParse(value: unknown): { success: boolean } }
+      >;
+      const required = Object.keys(shape).filter((key) => !shape[key]?.safeParse(undefined).success);
+      const after = section.slice(section.indexOf(block.code) + block.code.length);
+      const listed = /Required: ([^.]+)\./.exec(after)?.[1]?.split(', ');
+      expect(listed, type).toEqual(required);
     }
   });
 });
