@@ -406,6 +406,7 @@ export class ATPWebSocket {
     else if (type === 'pong') this.#session.observePosition(payload);
     else if (type === 'resumed') this.#onResumed(message.id, payload);
     else if (type === 'error') this.#onServerError(message as unknown as ErrorMessage);
+    else if (FULL && type === 'resource') this.#emit('resource', message as never);
     else if (typeof type === 'string' && typeof message.sequence === 'number')
       this.#onData(message as DataFrame, data as string);
   }

@@ -8,6 +8,7 @@ import type {
   FixedTopic,
   GapReason,
   ReplayFrom,
+  ResourceMessage,
   TOPICS,
   Topic,
 } from '@atp/ws-protocol';
@@ -56,6 +57,8 @@ export interface ATPWebSocketEvents extends DataEvents {
   subscribed: (info: { topic: string; filter: Filter }) => void;
   /** The connection state changed. */
   state: (change: StateChange) => void;
+  /** The answer to a `get_resource` (see `openResource`, which sends it and waits for this). */
+  resource: (message: ResourceMessage) => void;
   /** Every data message, after its typed event. */
   message: (message: DeliveredDataMessage, meta: MessageMeta) => void;
 }

@@ -8,6 +8,20 @@ export {
   type DeltaStoreOptions,
 } from './delta.js';
 export { ATPWebSocketError, type ClientErrorCode } from './errors.js';
+export {
+  openResource,
+  requestResource,
+  type ResourceEvents,
+  type ResourceFetcher,
+  ResourceHandle,
+  type ResourceOptions,
+  type ResourceReducer,
+  type ResourceStatus,
+  ResourceSync,
+  type ResourceView,
+  type ResyncReason,
+  type SyncStep,
+} from './resource.js';
 export type {
   ATPWebSocketEventName,
   ATPWebSocketEvents,
@@ -32,6 +46,7 @@ export type {
   DataPayload,
   Filter,
   ReplayFrom,
+  ResourceSnapshot,
   StreamPosition,
   Topic,
 } from '@atp/ws-protocol';

@@ -5,6 +5,7 @@ export {
   useATPWebSocketClient,
 } from './provider.js';
 export { type UseATPWebSocketResult, useATPWebSocket, useConnectionState } from './use-atp-websocket.js';
+export { type UseResourceOptions, useResource } from './use-resource.js';
 export {
   type SubscriptionState,
   type SubscriptionStateOptions,
@@ -46,6 +47,14 @@ export {
   GapReason,
   isFatalCloseCode,
   type MessageMeta,
+  openResource,
+  type ResourceEvents,
+  ResourceHandle,
+  type ResourceOptions,
+  type ResourceReducer,
+  type ResourceStatus,
+  type ResourceView,
+  type ResyncReason,
   type ReplayFrom,
   reconnectDelay,
   type SequenceGap,

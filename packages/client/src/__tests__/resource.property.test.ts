@@ -1,0 +1,163 @@
+// Random interleavings of snapshot fetches, live messages, lost messages (gaps), server restarts
+// (new epoch, history lost) and reconnects, checked against a reference model: once everything in
+// flight has arrived, the resource equals the server's state, so no message was applied twice or
+// skipped. The transport is the WebSocket's: one ordered channel per connection, requests answered
+// in turn at the position the server is at when it takes them.
+import type { DeliveredDataMessage } from '@atp/ws-protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { MessageMeta } from '../index.js';
+import { ResourceSync, type SyncStep } from '../resource.js';
+
+type Item =
+  | { kind: 'message'; message: DeliveredDataMessage; meta: MessageMeta }
+  | { kind: 'snapshot'; token: number; data: number[]; epoch: string; offset: number }
+  | { kind: 'gap' };
+
+const action = fc.oneof(
+  { arbitrary: fc.record({ type: fc.constant('publish' as const), mine: fc.boolean() }), weight: 8 },
+  { arbitrary: fc.constant({ type: 'deliver' as const }), weight: 8 },
+  { arbitrary: fc.constant({ type: 'serve' as const }), weight: 3 },
+  { arbitrary: fc.constant({ type: 'lose' as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: 'refetch' as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: 'reconnect' as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: 'restart' as const }), weight: 1 },
+);
+
+function run(actions: Array<{ type: string; mine?: boolean }>): void {
+  // ── the server ──
+  let epochs = 0;
+  let epoch = 'e0';
+  let offset = 0;
+  let truth: number[] = [];
+  let nextId = 0;
+  let sequence = 0;
+  // ── the connection ──
+  let channel: Item[] = [];
+  let requests: number[] = [];
+  // ── the client ──
+  const sync = new ResourceSync<number[]>('run', '1', (data, message) => [
+    ...data,
+    (message.payload as { test_execution_id: number }).test_execution_id,
+  ]);
+  let cut = false;
+  const fetch = () => {
+    requests.push(sync.begin());
+  };
+  const onStep = (step: SyncStep) => {
+    if (step) fetch();
+  };
+  const publish = (mine: boolean) => {
+    const id = nextId++;
+    offset += 1;
+    if (mine) truth.push(id);
+    const message = {
+      type: 'test_completed',
+      payload: { suite_execution_id: mine ? 1 : 2, test_execution_id: id, test_id: 't', success: true },
+      sequence: ++sequence,
+      epoch,
+      offset,
+    } as DeliveredDataMessage;
+    // The client's own filter: only messages of the resource reach it.
+    if (mine)
+      channel.push({ kind: 'message', message, meta: { sequence, type: message.type, epoch, offset } });
+  };
+  const deliver = () => {
+    const item = channel.shift();
+    if (!item) return;
+    if (item.kind === 'gap') onStep('resync');
+    else if (item.kind === 'message') onStep(sync.message(item.message, item.meta));
+    else
+      onStep(
+        sync.snapshot(item.token, {
+          kind: 'run',
+          resource_id: '1',
+          data: item.data,
+          epoch: item.epoch,
+          offset: item.offset,
+        }),
+      );
+  };
+  const serve = () => {
+    const token = requests.shift();
+    if (token !== undefined) channel.push({ kind: 'snapshot', token, data: [...truth], epoch, offset });
+  };
+  const reconnect = (resumed: boolean) => {
+    // What was in flight is lost; a resume replays the lost messages (kept history), or reports a gap.
+    const lost = channel.filter((item) => item.kind === 'message');
+    const unanswered = requests.length > 0 || channel.some((item) => item.kind === 'snapshot');
+    channel = resumed ? lost : [{ kind: 'gap' }];
+    requests = [];
+    if (unanswered && sync.fetching) cut = true;
+    if (cut) {
+      cut = false;
+      fetch();
+    }
+  };
+
+  fetch();
+  for (const step of actions) {
+    switch (step.type) {
+      case 'publish':
+        publish(step.mine ?? true);
+        break;
+      case 'deliver':
+        deliver();
+        break;
+      case 'serve':
+        serve();
+        break;
+      case 'lose': {
+        // A message of the resource never arrives: the client sees the hole as a gap.
+        const index = channel.findIndex((item) => item.kind === 'message');
+        if (index >= 0) channel.splice(index, 1, { kind: 'gap' });
+        break;
+      }
+      case 'refetch':
+        fetch();
+        break;
+      case 'reconnect':
+        reconnect(true);
+        break;
+      case 'restart':
+        epochs += 1;
+        epoch = `e${epochs}`;
+        offset = 0;
+        truth = [];
+        reconnect(false);
+        break;
+    }
+  }
+  // Quiesce: every request answered, everything in flight delivered.
+  for (let guard = 0; (requests.length > 0 || channel.length > 0) && guard < 10_000; guard++) {
+    if (channel.length > 0) deliver();
+    else serve();
+  }
+  expect(sync.fetching).toBe(false);
+  expect(sync.status).toBe('live');
+  expect(sync.data).toEqual(truth);
+  expect(sync.epoch).toBe(epoch);
+}
+
+describe('ResourceSync against a reference model', () => {
+  it('ends equal to the server after any interleaving of fetches, messages, gaps, reconnects and restarts', () => {
+    fc.assert(
+      fc.property(fc.array(action, { maxLength: 200 }), (actions) => run(actions)),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a message at or before the snapshot position is never applied, one after it always is', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 60 }), (at, offset) => {
+        const sync = new ResourceSync<number[]>('run', '1', (data, _m, meta) => [...data, meta.offset]);
+        const token = sync.begin();
+        const message = { type: 'test_completed' } as DeliveredDataMessage;
+        sync.message(message, { sequence: 1, type: 'test_completed', epoch: 'e', offset });
+        sync.snapshot(token, { kind: 'run', resource_id: '1', data: [], epoch: 'e', offset: at });
+        sync.message(message, { sequence: 2, type: 'test_completed', epoch: 'e', offset });
+        expect(sync.data).toEqual(offset > at ? [offset] : []);
+      }),
+    );
+  });
+});
