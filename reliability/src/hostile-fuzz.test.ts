@@ -222,7 +222,7 @@ describe('hostile input: fuzzing the parser and the filter matcher', () => {
           const subscriptions =
             message.type === 'resume'
               ? message.payload.subscriptions
-              : message.type === 'ping'
+              : message.type === 'ping' || message.type === 'get_resource'
                 ? []
                 : [message.payload];
           for (const { topic, filter } of subscriptions) {
