@@ -32,7 +32,8 @@ export interface ATPRouterOptions {
   /**
    * Path of the browser client's IIFE build served at `/static/v2/js/websocket.js`,
    * or `false` to not serve it (404).
-   * @default the file `@atp/ws-client/browser.global.js` resolves to
+   * @default the file `@atp/ws-client/browser.global.js` resolves to; `@atp/ws-client` is an
+   * optional peer dependency of this package, to install for this default
    */
   clientScript?: string | false;
   /** `Cache-Control: max-age` of the browser script, seconds (revalidated with its ETag after that). @default 600 */
@@ -416,9 +417,24 @@ function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
   return header.split(',').some((tag) => opaque(tag) === opaque(etag));
 }
 
+/**
+ * The browser client's IIFE build, from `@atp/ws-client`: an optional peer
+ * dependency, needed only to serve this script.
+ */
 function resolveClientScript(): string {
+  const require = createRequire(import.meta.url);
   try {
-    return createRequire(import.meta.url).resolve('@atp/ws-client/browser.global.js');
+    require.resolve('@atp/ws-client/package.json');
+  } catch (cause) {
+    throw new Error(
+      '@atp/ws-client is not installed: it is an optional peer dependency of @atp/ws-server, needed to serve ' +
+        'the browser script. Install it (npm install @atp/ws-client), or pass the clientScript option ' +
+        '(a path to the script, or false to not serve it)',
+      { cause },
+    );
+  }
+  try {
+    return require.resolve('@atp/ws-client/browser.global.js');
   } catch (cause) {
     throw new Error('@atp/ws-client/browser.global.js was not found (build @atp/ws-client first)', { cause });
   }

@@ -3,9 +3,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromiumExecutable } from '@atp/test-utils';
+import { createATPWebSocketServer } from '@atp/ws-server';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { createATPWebSocketServer } from '../../../server/src/index.js';
 import { disposer, publishRange } from './helpers.js';
 
 const script = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));

@@ -1,15 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Disposer, withTimeout } from '@atp/test-utils';
-import { afterEach } from 'vitest';
-import { WebSocket } from 'ws';
-// Imported by path, not as a devDependency: @atp/ws-server depends on this package (it serves the
-// IIFE build), and a dependency back would be a cycle for turbo.
 import {
   type ATPWebSocketServer,
   type ATPWebSocketServerOptions,
   createATPWebSocketServer,
-} from '../../../server/src/index.js';
+} from '@atp/ws-server';
+import { afterEach } from 'vitest';
+import { WebSocket } from 'ws';
 import {
   ATPWebSocket,
   type ATPWebSocketEvents,
@@ -18,7 +16,7 @@ import {
   type SequenceGapEvent,
 } from '../index.js';
 
-export { MemoryBroker } from '../../../server/src/index.js';
+export { MemoryBroker } from '@atp/ws-server';
 
 export const disposer = new Disposer();
 afterEach(() => disposer.run());

@@ -1,8 +1,6 @@
 import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { CLIENT_SCRIPT_PATH } from '../express.js';
 import { disposer, startApp } from './express-helpers.js';
@@ -84,22 +82,5 @@ describe('GET /static/v2/js/websocket.js', () => {
     expect(await response.text()).toMatch(/not available/);
     const disabled = await startApp({ clientScript: false });
     expect((await fetch(`${disabled.base}${CLIENT_SCRIPT_PATH}`)).status).toBe(404);
-  });
-
-  it("serves @atp/ws-client's IIFE build by default, which defines the global ATPWebSocket", async () => {
-    // The build comes from `pnpm build` (turbo builds @atp/ws-client before these tests).
-    const built = createRequire(import.meta.url).resolve('@atp/ws-client/browser.global.js');
-    expect(built).toMatch(/packages[/\\]client[/\\]dist[/\\]browser\.global\.js$/);
-    const { base } = await startApp();
-    const response = await fetch(`${base}${CLIENT_SCRIPT_PATH}`);
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toBe('application/javascript; charset=utf-8');
-    const code = await response.text();
-    const sandbox: Record<string, unknown> = {};
-    sandbox.globalThis = sandbox;
-    sandbox.window = sandbox;
-    sandbox.self = sandbox;
-    runInNewContext(code, sandbox);
-    expect(typeof sandbox.ATPWebSocket).toBe('function');
   });
 });
