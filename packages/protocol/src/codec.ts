@@ -11,7 +11,12 @@ import {
   type MessageId,
   MessageIdSchema,
 } from './messages.js';
-import { describeTopic } from './topics.js';
+import { ALL_EVENTS_TOPIC, describeTopic, EVENT_TOPIC_PREFIX, TOPICS } from './topics.js';
+
+/** The topics an unknown-topic error lists: the fixed ones, with the open-ended event topics after `events:*`. */
+const TOPIC_LIST = Object.keys(TOPICS)
+  .flatMap((topic) => (topic === ALL_EVENTS_TOPIC ? [topic, `${EVENT_TOPIC_PREFIX}<event_type>`] : [topic]))
+  .join(', ');
 
 /** One schema issue, in a form that serialises to JSON. */
 export interface ProtocolIssue {
@@ -91,11 +96,7 @@ function checkTopicAndFilter(
   id: MessageId | undefined,
 ): Failure | { ok: true; filter: Record<string, unknown> } {
   if (!describeTopic(topic)) {
-    return failure(
-      ErrorCode.UnknownTopic,
-      `unknown topic '${topic}'; topics: test:progress, test:completed, suite:progress, suite:completed, events:*, events:<event_type>, logs, delta`,
-      id,
-    );
+    return failure(ErrorCode.UnknownTopic, `unknown topic '${topic}'; topics: ${TOPIC_LIST}`, id);
   }
   const checked = validateFilter(topic, filter);
   if (!checked.ok) return failure(ErrorCode.InvalidFilter, checked.message, id);

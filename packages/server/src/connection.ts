@@ -8,6 +8,7 @@ import {
   type MessageId,
   matchesSubscription,
   type ProtocolErrorInfo,
+  PROTOCOL_VERSION,
   parseClientMessage,
   type ReplayFrom,
   type ResumeMessage,
@@ -160,7 +161,7 @@ export class Connection implements OutboxOwner {
       type: 'connected',
       payload: {
         client_id: this.clientId,
-        protocol: 1,
+        protocol: PROTOCOL_VERSION,
         ping_interval: this.#ctx.options.pingInterval / 1000,
         ping_timeout: this.#ctx.options.pingTimeout / 1000,
         epoch,
