@@ -6,8 +6,8 @@ import { chromiumExecutable } from '@atp/test-utils';
 import express from 'express';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { createATPFallbackRouter } from '../../../server/src/express.js';
-import { createATPWebSocketServer } from '../../../server/src/index.js';
+import { createATPFallbackRouter } from '@atp/ws-server/express';
+import { createATPWebSocketServer } from '@atp/ws-server';
 import { disposer, publishRange } from './helpers.js';
 
 const mainScript = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));

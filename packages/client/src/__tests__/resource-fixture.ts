@@ -3,7 +3,7 @@
 // message applied twice or skipped shows; `progress` keeps the newest percent per test, which
 // coalescing of superseded progress leaves right.
 import type { DataMessage, DeliveredDataMessage } from '@atp/ws-protocol';
-import type { ATPWebSocketServer } from '../../../server/src/index.js';
+import type { ATPWebSocketServer } from '@atp/ws-server';
 import type { ResourceOptions } from '../index.js';
 
 export interface Run {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { MemoryBroker } from '../../../server/src/index.js';
+import { MemoryBroker } from '@atp/ws-server';
 import { openResource, type ResourceHandle, type ResyncReason } from '../index.js';
 import { disposer, newClient, startHub } from './helpers.js';
 import { completed, progress, type Run, runMessages, runOptions, serveRuns } from './resource-fixture.js';
