@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as protocol from '../index.js';
 
@@ -27,9 +27,17 @@ describe('README.md', () => {
     for (const name of Object.keys(protocol)) expect(readme, name).toContain(`\`${name}`);
   });
 
-  it('links the protocol document and the JSON Schema', () => {
-    expect(readme).toContain('(../../docs/PROTOCOL.md)');
+  it('links the protocol document and the JSON Schema with links that work on npm', () => {
+    const repo = 'https://github.com/atp-dashboard/atp-ws/blob/main/';
+    expect(readme).toContain(`(${repo}docs/PROTOCOL.md)`);
     expect(readme).toContain('@atp/ws-protocol/schema.json');
-    expect(readme).toContain('(./schema/atp-ws-protocol.schema.json)');
+    expect(readme).toContain(`(${repo}packages/protocol/schema/atp-ws-protocol.schema.json)`);
+    // Every link into the repository names a file that exists in it.
+    const root = new URL('../../../../', import.meta.url);
+    for (const [, path] of readme.matchAll(
+      /\]\(https:\/\/github\.com\/atp-dashboard\/atp-ws\/blob\/main\/([^)#]+)/g,
+    )) {
+      expect(existsSync(new URL(path ?? '', root)), path).toBe(true);
+    }
   });
 });
