@@ -259,7 +259,9 @@ describe('Redis Cluster: failover of the master serving the stream', () => {
         clients.push(client);
       }
     }
-    const publishing = hubs.map((hub, h) => hub.publishFor({ label: `hub${h}`, ms: 12_000, window: 1 }));
+    const publishing = hubs.map((hub, h) =>
+      hub.publishFor({ label: `hub${h}`, ms: 12_000, window: 1, settleMs: 20_000 }),
+    );
     await delay(2000);
     const killedAt = Date.now();
     await owner.server.kill();

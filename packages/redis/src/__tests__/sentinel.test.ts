@@ -98,7 +98,9 @@ describe('Redis Sentinel', () => {
       const unread = createRedisPublisher({ sentinel, prefix });
       disposer.add(() => unread.close());
       const unreadAcked: number[] = [];
-      const publishing = hubs.map((hub, h) => hub.publishFor({ label: `hub${h}`, ms: 9000, window: 4 }));
+      const publishing = hubs.map((hub, h) =>
+        hub.publishFor({ label: `hub${h}`, ms: 9000, window: 4, settleMs: 20_000 }),
+      );
       await delay(2000);
       const killedAt = Date.now();
       const replicaPid = replica.pid ?? 0;
