@@ -12,3 +12,13 @@ export {
   redisCommand,
 } from './redis-server.js';
 export { testRedisUrl } from './test-redis.js';
+export {
+  completed,
+  progress,
+  type ResourceHub,
+  type Run,
+  type RunOptions,
+  runMessages,
+  runOptions,
+  serveRuns,
+} from './resource-runs.js';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { MemoryBroker } from '@atp/ws-server';
+import { completed, progress, type Run, runMessages, runOptions, serveRuns } from '@atp/test-utils';
 import { openResource, type ResourceHandle, type ResyncReason } from '../index.js';
 import { disposer, newClient, startHub } from './helpers.js';
-import { completed, progress, type Run, runMessages, runOptions, serveRuns } from './resource-fixture.js';
 
 const POLL = { timeout: 10_000, interval: 20 };
 

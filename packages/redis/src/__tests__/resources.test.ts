@@ -1,12 +1,10 @@
 // Live resources through a Redis restart: whether the broker keeps its epoch or starts a new one
 // (the client then refetches), the client's resource ends equal to the server's state.
-import { RedisServer } from '@atp/test-utils';
+import { RedisServer, runMessages, runOptions, serveRuns } from '@atp/test-utils';
+import { ATPWebSocket, openResource } from '@atp/ws-client';
 import { createATPWebSocketServer } from '@atp/ws-server';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-// Imported by path, as the client's own tests import the server: no package dependency cycle.
-import { ATPWebSocket, openResource } from '../../../client/src/index.js';
-import { runMessages, runOptions, serveRuns } from '../../../client/src/__tests__/resource-fixture.js';
 import { RedisBroker } from '../index.js';
 import { disposer, uniquePrefix } from './helpers.js';
 

@@ -2,9 +2,27 @@
 // stream) and as a client reduces it. `completed` lists every test_completed in stream order, so a
 // message applied twice or skipped shows; `progress` keeps the newest percent per test, which
 // coalescing of superseded progress leaves right.
+//
+// The hub and the resource options are typed by their shape here: this package must not depend on
+// @atp/ws-server or @atp/ws-client, whose own tests use it.
 import type { DataMessage, DeliveredDataMessage } from '@atp/ws-protocol';
-import type { ATPWebSocketServer } from '@atp/ws-server';
-import type { ResourceOptions } from '../index.js';
+
+/** The part of `hub.resources` (@atp/ws-server) that serves runs. */
+export interface ResourceHub {
+  readonly resources: {
+    follow(follower: (messages: readonly DataMessage[]) => void): unknown;
+    register(kind: string, provider: (id: string) => { data: Run } | undefined): void;
+  };
+}
+
+/** What `openResource` (@atp/ws-client) needs to hold one run. */
+export interface RunOptions {
+  readonly subscriptions: ReadonlyArray<{
+    readonly topic: string;
+    readonly filter: { suite_execution_id: number };
+  }>;
+  readonly reduce: (run: Run, message: DeliveredDataMessage) => Run;
+}
 
 export interface Run {
   completed: number[];
@@ -12,7 +30,7 @@ export interface Run {
 }
 
 /** Keeps every run from the hub's stream and serves it as resource kind `run`. */
-export function serveRuns(hub: ATPWebSocketServer): Map<number, Run> {
+export function serveRuns(hub: ResourceHub): Map<number, Run> {
   const runs = new Map<number, Run>();
   const runOf = (suite: number) => {
     let run = runs.get(suite);
@@ -42,13 +60,13 @@ function applyToRun(runOf: (suite: number) => Run, message: DataMessage): void {
 }
 
 /** The client side of resource `run` for one suite. */
-export function runOptions(suite: number): ResourceOptions<Run> {
+export function runOptions(suite: number): RunOptions {
   return {
     subscriptions: [
       { topic: 'test:progress', filter: { suite_execution_id: suite } },
       { topic: 'test:completed', filter: { suite_execution_id: suite } },
     ],
-    reduce: (run, message: DeliveredDataMessage) => {
+    reduce: (run, message) => {
       if (message.type === 'test_completed') {
         return { ...run, completed: [...run.completed, message.payload.test_execution_id] };
       }
