@@ -13,7 +13,7 @@ import {
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Broker, BrokerUnavailableError, type StreamBatch, type StreamEntry } from './broker.js';
 import { Connection } from './connection.js';
-import type { FallbackSocket } from './fallback-socket.js';
+import { type FallbackSocket, type Transport, transportOf } from './fallback-socket.js';
 import { Heartbeat } from './heartbeat.js';
 import type { HubContext } from './hub-context.js';
 import { ConnectionCounter } from './limits.js';
@@ -216,6 +216,10 @@ export class ATPWebSocketServer {
   metrics(): Promise<string> {
     const metrics = this.metricsRegistry;
     metrics.connections.set(this.#connections.size);
+    const byTransport: Record<Transport, number> = { websocket: 0, sse: 0 };
+    for (const connection of this.#connections.values()) byTransport[transportOf(connection.ws)] += 1;
+    for (const [transport, count] of Object.entries(byTransport))
+      metrics.connectionsByTransport.set({ transport }, count);
     metrics.brokerUp.set(this.#broker.available === false || this.#position.epoch === '' ? 0 : 1);
     let buffered = 0;
     let lag = 0;

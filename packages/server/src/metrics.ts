@@ -11,6 +11,12 @@ export class HubMetrics {
     help: 'Open WebSocket connections',
     registers: [this.registry],
   });
+  readonly connectionsByTransport = new Gauge({
+    name: 'atp_ws_transport_connections',
+    help: 'Open connections by transport: websocket, or sse (the fallback)',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
   readonly connectionsTotal = new Counter({
     name: 'atp_ws_connections_total',
     help: 'WebSocket connections accepted',

@@ -105,4 +105,16 @@ describe('SSE fallback endpoints', () => {
       'over-ws': 'websocket',
     });
   });
+
+  it('counts open connections by transport in the metrics', async () => {
+    const { url, hub } = await startFallbackHub();
+    await sse(url, 'client_id=a');
+    await sse(url, 'client_id=b');
+    const ws = await connect(url, 'client_id=c');
+    expect(ws.isOpen).toBe(true);
+    const text = await hub.metrics();
+    expect(text).toMatch(/^atp_ws_transport_connections\{transport="sse"\} 2$/m);
+    expect(text).toMatch(/^atp_ws_transport_connections\{transport="websocket"\} 1$/m);
+    expect(text).toMatch(/^atp_ws_connections 3$/m);
+  });
 });
