@@ -52,7 +52,7 @@ describe('CloseCode', () => {
 });
 
 describe('ErrorCode', () => {
-  it('has the codes of the spec', () => {
+  it('has the codes the protocol defines (docs/PROTOCOL.md)', () => {
     expect(Object.values(ErrorCode)).toEqual(
       expect.arrayContaining([
         'invalid_json',

@@ -55,7 +55,7 @@ describe('describeTopic', () => {
     },
   );
 
-  it('knows exactly the fixed topics of the spec', () => {
+  it('knows exactly the fixed topics of the protocol', () => {
     const fixed = specTopics.filter(([, , , eventType]) => eventType === undefined).map(([topic]) => topic);
     expect(Object.keys(TOPICS).sort()).toEqual(fixed.sort());
   });
@@ -200,7 +200,7 @@ describe('matchesSubscription', () => {
     expect(matchesSubscription(llmRequest, { topic: ALL_EVENTS_TOPIC })).toBe(true);
   });
 
-  it('covers every topic of the spec', () => {
+  it('covers every topic of the protocol', () => {
     const covered = new Set(deliveries.map(([topic]) => topic));
     for (const [topic] of specTopics) expect(covered).toContain(topic);
   });

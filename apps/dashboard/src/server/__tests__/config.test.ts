@@ -16,7 +16,7 @@ describe('loadConfig', () => {
     });
   });
 
-  it('reads every variable of the spec', () => {
+  it('reads every documented environment variable', () => {
     expect(
       loadConfig({
         PORT: '9000',
