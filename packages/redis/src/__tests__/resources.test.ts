@@ -30,9 +30,12 @@ describe('live resources on the Redis broker', () => {
     await hub.publish(runMessages(1, 0, 100));
     const handle = openResource(ws, 'run', 1, runOptions(1));
     disposer.add(() => handle.close());
+    const resyncs: string[] = [];
+    handle.on('resync', (reason) => resyncs.push(reason));
     const poll = { timeout: 20_000, interval: 50 };
     await expect.poll(() => runs.get(1)?.completed.length, poll).toBe(50);
     await expect.poll(() => handle.data, poll).toEqual(runs.get(1));
+    const before = handle.position;
     await redis.restart();
     // Publishing is refused until the broker is back; then the new epoch's messages flow.
     await expect
@@ -50,5 +53,10 @@ describe('live resources on the Redis broker', () => {
     await expect.poll(() => handle.status, poll).toBe('live');
     await expect.poll(() => handle.data, poll).toEqual(runs.get(1));
     expect(handle.data?.completed.length).toBeGreaterThanOrEqual(70);
+    // The restarted Redis kept nothing (no RDB file): its stream is a new epoch, announced by a
+    // sequence_gap, and the handle took a new snapshot in it rather than going on from the old one's state.
+    expect(resyncs).toContain('gap');
+    expect(handle.position?.epoch).toBeDefined();
+    expect(handle.position?.epoch).not.toBe(before?.epoch);
   });
 });
