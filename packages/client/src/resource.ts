@@ -180,7 +180,9 @@ export function requestResource(client: ATPWebSocket, kind: string, id: string):
         resolve(message.payload);
       }),
       client.on('error', ({ event, error }) => {
-        if ((event as { id?: unknown } | undefined)?.id !== requestId) return;
+        const id = (event as { id?: unknown } | undefined)?.id;
+        // A `rate_limited` without an id: the server dropped frames, maybe this request (fetched again).
+        if (id !== requestId && !(id === undefined && error.serverCode === 'rate_limited')) return;
         finish();
         reject(error);
       }),

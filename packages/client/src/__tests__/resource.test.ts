@@ -212,6 +212,31 @@ describe('openResource against a real hub', () => {
     expect(a.version).toBe(3);
   });
 
+  it('goes live with 120 resources opened at once: a get_resource the rate limit dropped is fetched again', async () => {
+    const { hub, url } = await startHub();
+    const runs = serveRuns(hub);
+    const ws = newClient(url);
+    await ws.connect();
+    // One shared subscription, so 120 get_resource requests leave at once: more than the server's burst.
+    const handles = Array.from({ length: 120 }, (_, i) => {
+      const suite = i + 1;
+      const handle = openResource(ws, 'run', suite, {
+        ...runOptions(suite),
+        subscriptions: [{ topic: 'test:completed' }],
+        matches: (m) => m.type === 'test_completed' && m.payload.suite_execution_id === suite,
+      });
+      disposer.add(() => handle.close());
+      return handle;
+    });
+    await expect
+      .poll(() => handles.filter((h) => h.status !== 'live').length, { timeout: 15_000, interval: 50 })
+      .toBe(0);
+    await hub.publish([completed(7, 1), completed(120, 2)]);
+    await expect
+      .poll(() => [handles[6]?.data, handles[119]?.data], POLL)
+      .toEqual([runs.get(7), runs.get(120)]);
+  }, 20_000);
+
   it('reports an unknown kind as an error status with the server code, and recovers after a refetch', async () => {
     const { hub, url } = await startHub();
     const ws = newClient(url);
