@@ -1,5 +1,6 @@
 import { TcpProxy } from '../harness/proxy.js';
 import { ATPWebSocket, type WebSocketConstructor } from '@atp/ws-client';
+import { createFallback, type Fallback } from '@atp/ws-client/fallback';
 import { WebSocket } from 'ws';
 import type { Sub } from './messages.js';
 import { tagOf } from './messages.js';
@@ -373,21 +374,44 @@ const NodeWebSocket = class extends WebSocket {
   }
 } as unknown as WebSocketConstructor;
 
-/** The real `ATPWebSocket` (with `ws`) behind a {@link Route}, recording what it delivers to the application. */
+/**
+ * The real `ATPWebSocket` (with `ws`) behind a {@link Route}, recording what it delivers to the
+ * application. With `fallback`, it connects through `@atp/ws-client/fallback`, and
+ * {@link AtpClient.blockWebSocket} makes its WebSocket attempts fail as a proxy refusing upgrades
+ * would: its next connections go over the SSE stream (through the same route) until unblocked.
+ */
 export class AtpClient {
   readonly record: ClientRecord;
   readonly ws: ATPWebSocket;
   readonly held = new Map<string, Sub>();
+  readonly fallback: Fallback | undefined;
+  /** Connections that went over the SSE stream (switches to it, as the `transport` event counts them). */
+  sseConnections = 0;
+  #blocked = false;
 
   constructor(
     readonly name: string,
     readonly clock: Clock,
     readonly route: Route,
+    fallback = false,
   ) {
     this.record = { name, subs: new Map(), events: [] };
+    const client = this;
+    // A blocked upgrade: the attempt goes to a port nothing listens on, and fails as refused.
+    const Blockable = class extends WebSocket {
+      constructor(url: string) {
+        super(client.#blocked ? url.replace(/:\d+\//, ':1/') : url, { perMessageDeflate: false });
+      }
+    } as unknown as WebSocketConstructor;
+    this.fallback = fallback
+      ? createFallback({ WebSocket: Blockable, timeout: 2000, retryWebSocketAfter: 0 })
+      : undefined;
+    this.fallback?.on('transport', (transport) => {
+      if (transport === 'sse') this.sseConnections += 1;
+    });
     this.ws = new ATPWebSocket({
       url: `ws://127.0.0.1:${route.port}/api/ws/updates`,
-      WebSocket: NodeWebSocket,
+      WebSocket: this.fallback?.WebSocket ?? NodeWebSocket,
       clientId: name,
       retryDelay: () => 100,
       pingInterval: 0,
@@ -416,6 +440,11 @@ export class AtpClient {
 
   get connected(): boolean {
     return this.ws.isConnected;
+  }
+
+  /** Blocks (or unblocks) this client's WebSocket upgrades from its next connection on. */
+  blockWebSocket(blocked: boolean): void {
+    this.#blocked = blocked;
   }
 
   subscribe(sub: Sub): void {

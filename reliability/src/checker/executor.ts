@@ -145,7 +145,7 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
       } else {
         const route = new Route(ports[spec.hub] as number);
         await route.listen();
-        const client = new AtpClient(name, clock, route);
+        const client = new AtpClient(name, clock, route, spec.fallback);
         atps.push(client);
         clientOf.push(client);
         for (const s of spec.subs) client.subscribe(SUB_POOL[s] as Sub);
@@ -154,6 +154,10 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
     }
     await sleep(100);
 
+    const blockWebSocket = (client: AtpClient, blocked: boolean) => {
+      client.blockWebSocket(blocked);
+      if (blocked) fault('websocket-blocked');
+    };
     const reopen = async (client: RawClient, hub = client.hub, craft?: 'future' | 'gone') => {
       try {
         await client.open(url(hub), hub, craft);
@@ -233,7 +237,10 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
           break;
         case 'drop':
           if (client instanceof RawClient) client.close();
-          else client?.route.cut();
+          else if (client) {
+            if (op.blockWebSocket !== undefined) blockWebSocket(client, op.blockWebSocket);
+            client.route.cut();
+          }
           fault('client-drop');
           break;
         case 'resume':
@@ -241,6 +248,7 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
             if (!(await reopen(client, op.hub, op.craft))) note = 'could not connect';
             if (op.craft) fault(`resume-${op.craft}`);
           } else if (client) {
+            if (op.blockWebSocket !== undefined) blockWebSocket(client, op.blockWebSocket);
             client.route.target = ports[op.hub] as number;
             client.route.cut();
           }
@@ -376,6 +384,8 @@ export async function runSchedule(schedule: Schedule, mask?: readonly boolean[])
     for (const hub of hubs)
       for (const u of hub?.unhandled ?? [])
         violations.push({ kind: 'liveness', client: 'hub', ks: [], what: u.slice(0, 300) });
+    const overSse = atps.reduce((n, c) => n + c.sseConnections, 0);
+    if (overSse > 0) faults['sse-connections'] = overSse;
     const records = [...raws, ...atps].map((c) => c.record);
     // A hub that never became ready makes every later loss a consequence: report the cause alone.
     if (!liveness) violations.push(...checkRun({ log, resets }, records));

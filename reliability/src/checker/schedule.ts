@@ -19,8 +19,8 @@ export type Op =
       pick: number;
     }
   | { op: 'unsubscribe'; client: number; sub: number }
-  | { op: 'drop'; client: number }
-  | { op: 'resume'; client: number; hub: number; craft?: 'future' | 'gone' }
+  | { op: 'drop'; client: number; blockWebSocket?: boolean }
+  | { op: 'resume'; client: number; hub: number; craft?: 'future' | 'gone'; blockWebSocket?: boolean }
   | { op: 'pause'; client: number }
   | { op: 'unpause'; client: number }
   | { op: 'kill'; hub: number }
@@ -34,6 +34,11 @@ export interface ClientSpec {
   readonly kind: 'raw' | 'atp';
   readonly hub: number;
   readonly subs: number[];
+  /**
+   * An `atp` client behind `@atp/ws-client/fallback`: its WebSocket can be blocked (the `drop` and
+   * `resume` ops say when), and it then goes on over the SSE stream, resuming across the switch.
+   */
+  readonly fallback?: boolean;
 }
 
 export interface Schedule {
@@ -120,10 +125,25 @@ export function generate(seed: number): Schedule {
       ops.push({ op: 'sleep', ms: 20 + int(300) });
     }
   }
-  return { seed, broker, hubs, redisDownAtStart, clients, ops };
+  // Transport switches come from a stream of their own, so that every seed keeps the schedule it had
+  // before they existed and only gains them.
+  const transport = random(seed * 2 + 1);
+  const withFallback = clients.map((c) =>
+    c.kind === 'atp' && transport() < 0.5 ? { ...c, fallback: true } : c,
+  );
+  for (const [i, op] of ops.entries()) {
+    if ((op.op === 'drop' || op.op === 'resume') && withFallback[op.client]?.fallback && transport() < 0.7)
+      ops[i] = { ...op, blockWebSocket: transport() < 0.6 };
+  }
+  return { seed, broker, hubs, redisDownAtStart, clients: withFallback, ops };
 }
 
 /** One line per operation, as printed in a failure's operation log. */
+function blocking(blocked: boolean | undefined): string {
+  if (blocked === undefined) return '';
+  return blocked ? ', WebSocket blocked from now on (SSE fallback)' : ', WebSocket unblocked';
+}
+
 export function describeOp(op: Op): string {
   switch (op.op) {
     case 'publish':
@@ -133,9 +153,9 @@ export function describeOp(op: Op): string {
     case 'unsubscribe':
       return `client ${op.client} unsubscribes ${JSON.stringify(SUB_POOL[op.sub])}`;
     case 'drop':
-      return `client ${op.client} drops its connection`;
+      return `client ${op.client} drops its connection${blocking(op.blockWebSocket)}`;
     case 'resume':
-      return `client ${op.client} resumes on hub ${op.hub}${op.craft ? ` with a ${op.craft === 'future' ? 'position ahead of the stream' : 'gone epoch'}` : ''}`;
+      return `client ${op.client} resumes on hub ${op.hub}${op.craft ? ` with a ${op.craft === 'future' ? 'position ahead of the stream' : 'gone epoch'}` : ''}${blocking(op.blockWebSocket)}`;
     case 'pause':
       return `client ${op.client} stops reading`;
     case 'unpause':

@@ -36,12 +36,15 @@ function memory() {
 
 const ms = (ns) => Math.round((ns / 1e6) * 100) / 100;
 
-/** An HTTP server with the Express router of `@atp/ws-server/express` (POST /api/ws/publish), listening on `port`. */
+/**
+ * An HTTP server with the Express routers of `@atp/ws-server/express` (POST /api/ws/publish, and the SSE
+ * fallback's stream and POSTs), listening on `port`.
+ */
 async function restServer(port, publishToken) {
   // express is a peer dependency of @atp/ws-server: resolve it from there.
   const require = createRequire(import.meta.resolve('@atp/ws-server'));
   const express = require('express');
-  const { createATPRouter } = await import('@atp/ws-server/express');
+  const { createATPFallbackRouter, createATPRouter } = await import('@atp/ws-server/express');
   const { createServer } = await import('node:http');
   const app = express();
   const server = createServer(app);
@@ -49,7 +52,12 @@ async function restServer(port, publishToken) {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', resolve);
   });
-  return { app, server, mount: (h) => app.use(createATPRouter(h, { publishToken, clientScript: false })) };
+  const mount = (h) => {
+    app.use(createATPRouter(h, { publishToken, clientScript: false }));
+    // The SSE fallback, for clients whose WebSocket is blocked.
+    app.use(createATPFallbackRouter(h));
+  };
+  return { app, server, mount };
 }
 
 const commands = {
