@@ -63,6 +63,11 @@ export function tail(options: TailOptions, io: Io, paint: Paint): Promise<number
   const filter = parseFilter(options.filters);
   const from = parseFrom(options.from);
   const url = webSocketUrl(options.url);
+  if (options.clientId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(options.clientId)) {
+    throw new UsageError(
+      `--client-id must match ^[A-Za-z0-9_-]{1,64}$, got ${JSON.stringify(options.clientId)}`,
+    );
+  }
   const note = (text: string) => io.stderr.write(`${paint('yellow', `atp-ws: ${text}`)}\n`);
 
   return new Promise<number>((resolve) => {
@@ -88,6 +93,8 @@ export function tail(options: TailOptions, io: Io, paint: Paint): Promise<number
       finish(0);
     };
     io.onSignal(stop);
+    // The reader of stdout went away (`atp-ws tail … | head -1`): nobody is left to print to.
+    io.stdout.on('error', () => finish(0));
 
     let connections = 0;
     client.on('connect', ({ clientId, resumed }) => {
@@ -99,6 +106,11 @@ export function tail(options: TailOptions, io: Io, paint: Paint): Promise<number
     client.on('disconnect', ({ code, reason, willReconnect }) => {
       if (finished) return;
       note(`disconnected (${code}${reason ? ` ${reason}` : ''})${willReconnect ? ', reconnecting' : ''}`);
+    });
+    // The client gave up on its own after it had connected (session taken over, credentials refused on a
+    // reconnect): tailing stopped. A first connect that fails is reported by `connect()` below.
+    client.on('state', ({ to }) => {
+      if (to === 'closed' && connections > 0) finish(1);
     });
     client.on('sequence_gap', ({ expected, received, reason }) => {
       const lost = received - 1 > expected ? `#${expected}..#${received - 1}` : `#${expected}`;

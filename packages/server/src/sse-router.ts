@@ -91,12 +91,43 @@ export function createATPFallbackRouter(hub: FallbackHub, options: ATPFallbackRo
     }
     return socket;
   };
-  const body = express.text({ type: () => true, limit: maxBodyBytes, defaultCharset: 'utf-8' });
+  // Before a body is read: 404 for an unknown session, 429 while a POST of the same kind is being read
+  // for it, so that what a client can make the server hold is one body per session and kind.
+  const inFlight = new Set<string>();
+  const admit = (kind: string) => (request: Request, response: Response, next: NextFunction) => {
+    if (!session(request, response)) return;
+    const key = `${kind} ${String(request.params.session)}`;
+    if (inFlight.has(key)) {
+      response.status(429).json({
+        error: 'post_in_progress',
+        message: 'one POST at a time per session: wait for the answer to the previous one',
+      });
+      return;
+    }
+    inFlight.add(key);
+    response.once('close', () => inFlight.delete(key));
+    next();
+  };
+  const textBody = (limit: number) => express.text({ type: () => true, limit, defaultCharset: 'utf-8' });
+  const body = [admit('messages'), express.raw({ type: () => true, limit: maxBodyBytes })];
+  const pong = [admit('pong'), textBody(1024)]; // a pong is at most 128 hex digits
 
   router.post(`${FALLBACK_SESSIONS_PATH}/:session`, body, (request: Request, response: Response) => {
     const socket = session(request, response);
     if (!socket) return;
-    const text = typeof request.body === 'string' ? request.body : '';
+    let text = '';
+    try {
+      // UTF-8 only, as WebSocket text frames: invalid bytes close the connection with 1007, as there.
+      if (Buffer.isBuffer(request.body))
+        text = new TextDecoder('utf-8', { fatal: true }).decode(request.body);
+    } catch {
+      socket.close(1007, 'invalid UTF-8');
+      response.status(400).json({
+        error: 'invalid_utf8',
+        message: 'the body is not valid UTF-8: the connection was closed with 1007',
+      });
+      return;
+    }
     const frames = text.split('\n').filter((line) => line.trim() !== '');
     if (!socket.receive(frames)) {
       response.status(413).json({
@@ -108,7 +139,7 @@ export function createATPFallbackRouter(hub: FallbackHub, options: ATPFallbackRo
     response.status(202).json({ received: frames.length });
   });
 
-  router.post(`${FALLBACK_SESSIONS_PATH}/:session/pong`, body, (request: Request, response: Response) => {
+  router.post(`${FALLBACK_SESSIONS_PATH}/:session/pong`, pong, (request: Request, response: Response) => {
     const socket = session(request, response);
     if (!socket) return;
     const hex = typeof request.body === 'string' ? request.body.trim() : '';
@@ -129,7 +160,7 @@ export function createATPFallbackRouter(hub: FallbackHub, options: ATPFallbackRo
       if (status === 413) {
         response.status(413).json({
           error: 'body_too_large',
-          message: `the body is over ${maxBodyBytes} bytes; send fewer messages per request`,
+          message: `the body is over ${(error as { limit?: number }).limit ?? maxBodyBytes} bytes; send fewer messages per request`,
         });
         return;
       }
