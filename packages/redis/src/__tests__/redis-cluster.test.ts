@@ -1,5 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { RedisServer, redisCommand } from '@atp/test-utils';
+import {
+  type ClusterNode,
+  CLUSTER_SLOTS as SLOTS,
+  RedisServer,
+  redisCommand,
+  startRedisCluster,
+} from '@atp/test-utils';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRedisPublisher, RedisBroker } from '../index.js';
 import { keysFor } from '../streams.js';
@@ -9,8 +15,6 @@ import { connect, disposer, log } from './helpers.js';
 
 beforeAll(() => assertBuilt());
 
-const SLOTS = 16384;
-
 async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check().catch(() => false))) {
@@ -19,49 +23,11 @@ async function until(check: () => Promise<boolean>, what: string, ms = 20_000): 
   }
 }
 
-interface ClusterNode {
-  server: RedisServer;
-  id: string;
-}
-
-/** Three masters on loopback, 16384 slots shared out, no replicas (CLUSTER ADDSLOTSRANGE + MEET, no redis-cli). */
+/** Three masters on loopback (see startRedisCluster), killed after the test. */
 async function startCluster(extraArgs: readonly string[] = []): Promise<ClusterNode[]> {
-  const servers = await Promise.all(
-    [0, 1, 2].map(() =>
-      RedisServer.start({
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', ...extraArgs],
-      }),
-    ),
-  );
-  for (const server of servers) disposer.add(() => server.kill());
-  const third = Math.floor(SLOTS / 3);
-  for (const [i, server] of servers.entries()) {
-    const first = i * third;
-    const last = i === 2 ? SLOTS - 1 : (i + 1) * third - 1;
-    await redisCommand(server.port, ['CLUSTER', 'ADDSLOTSRANGE', String(first), String(last)]);
-  }
-  for (const server of servers.slice(1)) {
-    await redisCommand(servers[0]?.port ?? 0, ['CLUSTER', 'MEET', '127.0.0.1', String(server.port)]);
-  }
-  for (const server of servers) {
-    await until(
-      async () => /cluster_state:ok/.test(String(await redisCommand(server.port, ['CLUSTER', 'INFO']))),
-      'the cluster to be ok',
-    );
-    await until(
-      async () =>
-        String(await redisCommand(server.port, ['CLUSTER', 'NODES']))
-          .trim()
-          .split('\n').length === 3,
-      'every node to know the others',
-    );
-  }
-  return Promise.all(
-    servers.map(async (server) => ({
-      server,
-      id: String(await redisCommand(server.port, ['CLUSTER', 'MYID'])),
-    })),
-  );
+  const set = await startRedisCluster(extraArgs);
+  disposer.add(() => set.stop());
+  return set.nodes;
 }
 
 /** The node that serves `slot`. */

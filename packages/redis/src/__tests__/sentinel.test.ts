@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { RedisServer, redisCommand } from '@atp/test-utils';
+import { redisCommand, startSentinelSet } from '@atp/test-utils';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keysFor, type RawStreamEntry, toEntries } from '../streams.js';
@@ -11,56 +11,6 @@ import { disposer, log } from './helpers.js';
 beforeAll(() => assertBuilt());
 
 const NAME = 'atp-primary';
-
-async function until(check: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(100);
-  }
-}
-
-async function info(port: number, section: string): Promise<string> {
-  return String(await redisCommand(port, ['INFO', section]));
-}
-
-/** A primary, a replica of it and three sentinels monitoring it (quorum 2), all on loopback. */
-async function startSentinelSet(): Promise<{
-  primary: RedisServer;
-  replica: RedisServer;
-  sentinels: RedisServer[];
-}> {
-  const primary = await RedisServer.start();
-  disposer.add(() => primary.kill());
-  const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
-  disposer.add(() => replica.kill());
-  await until(
-    async () => /master_link_status:up/.test(await info(replica.port, 'replication')),
-    'the replica to sync',
-  );
-  const sentinels = await Promise.all(
-    [0, 1, 2].map(() =>
-      RedisServer.start({
-        mode: 'sentinel',
-        args: [
-          ...['--sentinel', 'monitor', NAME, '127.0.0.1', String(primary.port), '2'],
-          ...['--sentinel', 'down-after-milliseconds', NAME, '1000'],
-          ...['--sentinel', 'failover-timeout', NAME, '3000'],
-        ],
-      }),
-    ),
-  );
-  for (const sentinel of sentinels) disposer.add(() => sentinel.kill());
-  // A failover needs the sentinels to know the replica and each other (hello messages, every 2 s).
-  for (const sentinel of sentinels) {
-    await until(async () => {
-      const replicas = (await redisCommand(sentinel.port, ['SENTINEL', 'REPLICAS', NAME])) as unknown[];
-      const others = (await redisCommand(sentinel.port, ['SENTINEL', 'SENTINELS', NAME])) as unknown[];
-      return replicas.length === 1 && others.length === 2;
-    }, 'the sentinels to discover the replica and each other');
-  }
-  return { primary, replica, sentinels };
-}
 
 /** `<label>-<i>` → [label, i] */
 function parse(text: string): [string, number] {
@@ -77,11 +27,9 @@ describe('Redis Sentinel', () => {
     'follows a failover after kill -9 of the primary while two hub processes publish, %s: every client gets every message once and in order, or an explicit gap covering exactly what Redis lost',
     async (_, variant) => {
       const lossy = variant !== 'in-sync';
-      const { primary, replica, sentinels } = await startSentinelSet();
-      const sentinel = {
-        sentinels: sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })),
-        name: NAME,
-      };
+      const set = await startSentinelSet({ name: NAME });
+      disposer.add(() => set.stop());
+      const { primary, replica, sentinels, sentinel } = set;
       const prefix = 'atp-test:sentinel';
       const hubs = await Promise.all([0, 1].map(() => HubProcess.start({ sentinel, prefix, blockMs: 100 })));
       for (const hub of hubs) disposer.add(() => hub.kill());
