@@ -44,6 +44,7 @@ process.on('message', (message) => {
   else if (message.cmd === 'record') startRecording(message);
   else if (message.cmd === 'live-stats') send({ type: 'live-stats', ...liveStats(message) });
   else if (message.cmd === 'live-check') void liveCheck(message);
+  else if (message.cmd === 'failover-check') void failoverCheck(message);
   else if (message.cmd === 'delay') {
     // This process's own event-loop delay and CPU since the last ask: what the live clients' latency owes to it.
     const cpu = process.cpuUsage(recording.cpu);
@@ -174,6 +175,7 @@ function onData(i, data, ws) {
   const received = micros();
   const [n, colon] = readNumber(data, at + 2, COLON);
   const [stamp] = readNumber(data, colon + 1, QUOTE);
+  if (seen && n < seen[i].length) seen[i][n] = 1;
   if (n <= lastN[i]) reorders += 1;
   else if (recording && lastN[i] >= 0 && n !== lastN[i] + 1) liveHoles += n - lastN[i] - 1;
   lastN[i] = n;
@@ -188,7 +190,10 @@ function onData(i, data, ws) {
       scale *= 10;
       end -= 1;
     }
-    if (value !== lastSequence[i] + 1) sequenceGaps += 1;
+    if (value !== lastSequence[i] + 1) {
+      sequenceGaps += 1;
+      if (gapsOf) gapsOf[i] += 1;
+    }
     lastSequence[i] = value;
   }
   if (recording && recording.count < recording.stamps.length) {
@@ -299,7 +304,15 @@ send({ type: 'started' });
 let recording;
 let liveHoles = 0;
 
-function startRecording({ capacity }) {
+/** The failover scenario: per client, which message numbers arrived, and the holes in its `sequence`. */
+let seen;
+let gapsOf;
+
+function startRecording({ capacity, numbers }) {
+  if (numbers) {
+    seen = Array.from({ length: sockets.length }, () => new Uint8Array(numbers + 1));
+    gapsOf = new Int32Array(sockets.length);
+  }
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   recording = {
@@ -340,6 +353,41 @@ async function liveCheck({ last }) {
   };
   while (behind() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   send({ type: 'live-checked', missing: behind(), holes: liveHoles, reorders, sequenceGaps, closedEarly });
+}
+
+/**
+ * After a failover: waits (at most 10 s) for every open client to have the newest acknowledged
+ * message, then counts per client the acknowledged messages it never got, and whether a hole in its
+ * `sequence` (the hub's explicit gap) told it so. A client missing messages without a hole lost them
+ * silently.
+ */
+async function failoverCheck({ acked }) {
+  const newest = Math.max(0, ...acked);
+  const deadline = Date.now() + 10_000;
+  const open = () => sockets.map((ws, i) => [ws, i]).filter(([ws]) => ws?.readyState === WebSocket.OPEN);
+  while (open().some(([, i]) => lastN[i] < newest) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const missing = [];
+  let withGap = 0;
+  let silent = 0;
+  for (const [, i] of open()) {
+    let m = 0;
+    for (const n of acked) if (!seen[i][n]) m += 1;
+    missing.push(m);
+    if (gapsOf[i] > 0) withGap += 1;
+    else if (m > 0) silent += 1;
+  }
+  send({
+    type: 'failover-checked',
+    clients: missing.length,
+    missing: missing.sort((a, b) => a - b),
+    withGap,
+    silent,
+    reorders,
+    controlErrors,
+    closedEarly,
+  });
 }
 
 /** Reads `…,"offset":O,"sequence":S}` at the end of a data frame: [offset, sequence], or undefined. */

@@ -5,6 +5,8 @@
 //
 //   node src/run.mjs [--quick] [--reps=N] [--only=fanout-1k,burst-1k] [--targets=floor,hub]
 //                    [--profile | --cpu-prof] [--no-pin] [--replay-1m]
+//                    (Redis targets: their redis-server, Sentinel set or Cluster is started for each run on
+//                    free loopback ports; ATP_BENCH_REDIS_URL=redis://… makes hub-redis use that Redis instead)
 //                    [--client-builds=old=/path/to/packages/client/dist/index.js,…]
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +32,10 @@ const profile = args.has('profile');
 const onlyTargets = typeof args.get('targets') === 'string' ? args.get('targets').split(',') : undefined;
 /** Pins each server to CPU 0 and the load generator to CPU 1 (2-core machines), unless --no-pin. */
 const pin = !args.has('no-pin') && cpus().length >= 2;
-const REDIS_URL = process.env.ATP_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** An existing Redis for hub-redis, when given; by default each run starts a redis-server of its own. */
+const EXISTING_REDIS_URL = process.env.ATP_BENCH_REDIS_URL;
+/** Targets of two hub processes sharing a Redis: one server, a Sentinel-managed primary, a 3-master Cluster. */
+const REDIS_TARGETS = ['hub-redis', 'hub-sentinel', 'hub-cluster'];
 const PUBLISH_TOKEN = 'bench-publish-token';
 /** Source addresses of the clients: the hub allows 1,000 connections per address by default. */
 const SOURCE_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 1}`);
@@ -205,6 +210,54 @@ export const SCENARIOS = [
     window: 64,
     targets: ['floor', 'hub', 'hub-redis'],
   },
+  // High availability. Two hub processes as in redis-1k, through a primary that three sentinels watch
+  // (plus its replica), or through a Cluster of three masters, each interleaved with one redis-server.
+  {
+    name: 'redis-sentinel-1k',
+    title:
+      'two hub processes through a Sentinel-managed primary (1 replica, 3 sentinels) vs one Redis, fan-out 1,000',
+    kind: 'fanout',
+    clients: q(1000, 500),
+    warm: 60,
+    count: q(800, 200),
+    window: 64,
+    targets: ['hub-redis', 'hub-sentinel'],
+  },
+  {
+    name: 'redis-cluster-1k',
+    title: 'two hub processes through a 3-master Redis Cluster vs one Redis, fan-out 1,000',
+    kind: 'fanout',
+    clients: q(1000, 500),
+    warm: 60,
+    count: q(800, 200),
+    window: 64,
+    targets: ['hub-redis', 'hub-cluster'],
+  },
+  {
+    // 50 msg/s, not latency-1k's 100: two hubs and Redis on one core saturate it at ~100,000 deliveries/s.
+    name: 'redis-latency-1k',
+    title: 'latency through Redis, two hub processes, 1,000 subscribers x 50 msg/s',
+    kind: 'fanout',
+    clients: 1000,
+    warm: 50,
+    count: q(500, 200),
+    rate: 50,
+    reps: q(5, 1),
+    targets: ['hub', ...REDIS_TARGETS],
+  },
+  {
+    // kill -9 of the primary while the hubs publish; the sentinels promote the replica.
+    name: 'redis-sentinel-failover',
+    title:
+      'failover: kill -9 of the Sentinel-managed primary, 100 msg/s published in one of two hub processes, 200 subscribers',
+    kind: 'failover',
+    clients: q(200, 100),
+    rate: 100,
+    warmS: 3,
+    limitS: 30,
+    reps: q(3, 1),
+    targets: ['hub-sentinel'],
+  },
 ];
 
 /** `<prefix>-1` and `<prefix>-100`: 1 and 100 dashboards joining a run of `history` messages. */
@@ -341,7 +394,7 @@ async function httpPhase(port, { from, count, window, burst = 1, rate, kind, sui
 // ── one run of one target ───────────────────────────────────────────────────
 
 async function runOnce(scenario, target, rep) {
-  const serverCount = target === 'hub-redis' ? 2 : 1;
+  const serverCount = REDIS_TARGETS.includes(target) ? 2 : 1;
   // POST /api/ws/publish from this process: the hub-http target, or every target of a REST scenario.
   const viaHttp = target === 'hub-http' || scenario.rest === true;
   const redisPrefix = `atp:bench:${process.pid}:${scenario.name}:${rep}`;
@@ -352,7 +405,9 @@ async function runOnce(scenario, target, rep) {
   const servers = [];
   const result = { scenario: scenario.name, target, rep, loadAverage: loadavg()[0] };
   let generator;
+  let redis;
   try {
+    if (REDIS_TARGETS.includes(target)) redis = await startRedisFor(target);
     for (let s = 0; s < serverCount; s++) {
       const env = profile
         ? {
@@ -367,7 +422,7 @@ async function runOnce(scenario, target, rep) {
       server.send({
         cmd: 'start',
         target: target.startsWith('hub') ? 'hub' : target,
-        ...(target === 'hub-redis' ? { redisUrl: REDIS_URL, redisPrefix } : {}),
+        ...(redis ? { redis: redis.broker, redisPrefix } : {}),
       });
       const ready = await Promise.race([waitFor(server, 'ready'), waitFor(server, 'failed')]);
       if (ready.type === 'failed') throw new Error(ready.error);
@@ -496,7 +551,147 @@ async function runOnce(scenario, target, rep) {
   } finally {
     if (generator) await stopChild(generator);
     for (const server of servers) await stopChild(server);
-    if (target === 'hub-redis') await cleanRedis(redisPrefix);
+    if (redis?.existing) await cleanRedis(redis.broker.url, redisPrefix);
+    await redis?.stop();
+  }
+}
+
+/**
+ * The Redis of a run of `target`, started for it on free loopback ports (never 6379) with the
+ * launchers the tests use (`@atp/test-utils/redis`, built): a redis-server (hub-redis), a primary with a
+ * replica and three sentinels (hub-sentinel), or three cluster masters (hub-cluster). `broker` is what
+ * RedisBroker takes to find it; `stop` kills it. ATP_BENCH_REDIS_URL: hub-redis uses that Redis instead.
+ */
+async function startRedisFor(target) {
+  if (target === 'hub-redis' && EXISTING_REDIS_URL) {
+    return { broker: { url: EXISTING_REDIS_URL }, existing: true, stop: async () => {} };
+  }
+  const launchers = await import('@atp/test-utils/redis');
+  if (target === 'hub-sentinel') {
+    const set = await launchers.startSentinelSet();
+    return { broker: { sentinel: set.sentinel }, set, stop: () => set.stop() };
+  }
+  if (target === 'hub-cluster') {
+    const set = await launchers.startRedisCluster();
+    return { broker: { cluster: set.cluster }, set, stop: () => set.stop() };
+  }
+  const server = await launchers.RedisServer.start();
+  return { broker: { url: server.url }, stop: () => server.kill() };
+}
+
+// ── one run of the failover scenario ────────────────────────────────────────
+
+/**
+ * Two hub processes on a Sentinel-managed primary, `clients` subscribers split between them, `rate`
+ * messages per second published in the first; after `warmS`, kill -9 of the primary. Publishing goes on
+ * until Redis has acknowledged publishes for 1 s after the last refusal (at most `limitS`). Measures how
+ * long publishing was refused, and per client how many acknowledged messages it never got (the messages
+ * Redis lost in the failover: the hub's gap must cover them, a hole in the client's `sequence`).
+ */
+async function runFailoverOnce(scenario, target, rep) {
+  const result = { scenario: scenario.name, target, rep, loadAverage: loadavg()[0] };
+  const children = [];
+  let redis;
+  try {
+    redis = await startRedisFor(target);
+    const servers = [];
+    for (let s = 0; s < 2; s++) {
+      const server = startChild(join(here, 'server.mjs'), [], 0);
+      children.push(server);
+      servers.push(server);
+      await waitFor(server, 'started');
+      server.send({
+        cmd: 'start',
+        target: 'hub',
+        redis: redis.broker,
+        redisPrefix: `atp:bench:${process.pid}:${scenario.name}:${rep}`,
+        track: s === 0,
+      });
+      const ready = await Promise.race([waitFor(server, 'ready'), waitFor(server, 'failed')]);
+      if (ready.type === 'failed') throw new Error(ready.error);
+      server.port = ready.port;
+    }
+    const [publisher] = servers;
+    const generator = startChild(join(here, 'generator.mjs'), [], 1);
+    children.push(generator);
+    await waitFor(generator, 'started');
+    generator.send({
+      cmd: 'connect',
+      target: 'hub',
+      urls: servers.map((s) => `ws://127.0.0.1:${s.port}/api/ws/updates`),
+      sourceAddresses: SOURCE_ADDRESSES,
+      kind: 'fanout',
+      clients: scenario.clients,
+      suites: 1,
+    });
+    const connected = await waitFor(generator, 'connected', 300_000);
+    const seconds = scenario.warmS + scenario.limitS + 30;
+    generator.send({
+      cmd: 'record',
+      capacity: Math.min(8_000_000, scenario.clients * scenario.rate * seconds),
+      numbers: scenario.rate * seconds,
+    });
+    publisher.send({ cmd: 'live', from: 1, rate: scenario.rate, kind: 'fanout' });
+    await waitFor(publisher, 'live-started');
+    await sleep(scenario.warmS * 1000);
+    const summary = async (sinceMs) => {
+      publisher.send({ cmd: 'publish-summary', sinceMs });
+      return waitFor(publisher, 'publish-summary');
+    };
+    const before = await summary(0);
+    const killedAtMs = before.nowMs;
+    await redis.set.primary.kill();
+    const deadline = Date.now() + scenario.limitS * 1000;
+    let recovered = false;
+    while (!recovered && Date.now() < deadline) {
+      await sleep(250);
+      const now = await summary(killedAtMs);
+      recovered =
+        now.nowMs - killedAtMs > 2000 &&
+        now.lastAckedAt !== undefined &&
+        now.lastAckedAt > (now.lastRefusedAt ?? killedAtMs) + 1000;
+    }
+    publisher.send({ cmd: 'live-stop' });
+    const { last } = await waitFor(publisher, 'live-stopped');
+    publisher.send({ cmd: 'publish-outcomes', sinceMs: killedAtMs });
+    const outcomes = await waitFor(publisher, 'publish-outcomes', 30_000);
+    generator.send({ cmd: 'failover-check', acked: outcomes.acked });
+    const check = await waitFor(generator, 'failover-checked', 30_000);
+    const { redisCommand } = await import('@atp/test-utils/redis');
+    const master = await redisCommand(redis.set.sentinels[0].port, [
+      'SENTINEL',
+      'GET-MASTER-ADDR-BY-NAME',
+      redis.set.sentinel.name,
+    ]);
+    const missing = check.missing;
+    result.failover = {
+      refusedMs: outcomes.longestRefusalMs,
+      refusedCalls: outcomes.refusedCalls,
+      longestCallMs: outcomes.longestCallMs,
+      refusedBeforeKill: before.refusedCalls,
+      published: last,
+      acked: outcomes.acked.length,
+      clients: check.clients,
+      clientsWithGap: check.withGap,
+      gapMin: missing[0],
+      gapMax: missing.at(-1),
+      promoted: Array.isArray(master) && master[1] === String(redis.set.replica.port) ? 1 : 0,
+      controlFrames: check.controlErrors,
+    };
+    Object.assign(result, {
+      timedOut: !recovered,
+      // Lost: what a client missed without a hole in its sequence, and clients that did not connect or closed.
+      losses:
+        check.silent +
+        connected.failed +
+        check.closedEarly +
+        (scenario.clients - connected.failed - check.clients),
+      reorders: check.reorders,
+    });
+    return result;
+  } finally {
+    for (const child of children.reverse()) await stopChild(child);
+    await redis?.stop();
   }
 }
 
@@ -806,11 +1001,11 @@ async function runReplayOnce(scenario, rep) {
   }
 }
 
-async function cleanRedis(prefix) {
+/** Deletes the keys of a run from an existing Redis (ATP_BENCH_REDIS_URL); the bench's own servers just stop. */
+async function cleanRedis(url, prefix) {
   await new Promise((resolve) => {
-    const child = spawn('sh', ['-c', `redis-cli --scan --pattern '${prefix}*' | xargs -r redis-cli del`], {
-      stdio: 'ignore',
-    });
+    const script = 'redis-cli -u "$1" --scan --pattern "$2*" | xargs -r redis-cli -u "$1" del';
+    const child = spawn('sh', ['-c', script, 'clean-redis', url, prefix], { stdio: 'ignore' });
     child.on('exit', resolve);
     child.on('error', resolve);
   });
@@ -840,9 +1035,19 @@ function summarize(runs) {
       const replay = list[0]?.replay
         ? Object.fromEntries(Object.keys(list[0].replay).map((k) => [k, pick((r) => r.replay?.[k])]))
         : undefined;
+      const withFailover = list.filter((r) => r.failover);
+      const failover = withFailover.length
+        ? Object.fromEntries(
+            Object.keys(withFailover[0].failover).map((k) => [
+              k,
+              { median: pick((r) => r.failover?.[k]), runs: withFailover.map((r) => r.failover[k]) },
+            ]),
+          )
+        : undefined;
       summary[scenario][target] = {
         runs: list.length,
         replay,
+        failover,
         loadAverage: pick((r) => r.loadAverage),
         cpuUsPerDelivery: pick((r) => r.cpuUsPerDelivery),
         deliveriesPerSecond: pick((r) => r.deliveriesPerSecond),
@@ -883,9 +1088,11 @@ async function main() {
           const run =
             scenario.kind === 'replay'
               ? await runReplayOnce(scenario, rep)
-              : scenario.kind === 'client'
-                ? await runClientOnce(scenario, target, rep)
-                : await runOnce(scenario, target, rep);
+              : scenario.kind === 'failover'
+                ? await runFailoverOnce(scenario, target, rep)
+                : scenario.kind === 'client'
+                  ? await runClientOnce(scenario, target, rep)
+                  : await runOnce(scenario, target, rep);
           runs.push(run);
           console.log(
             `  ${scenario.name} #${rep} ${target.padEnd(9)} ${describeRun(run)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
@@ -917,6 +1124,16 @@ async function main() {
 }
 
 function describeRun(run) {
+  if (run.failover) {
+    const f = run.failover;
+    const lost = run.losses || run.reorders ? ` LOST ${run.losses} REORDERED ${run.reorders}` : '';
+    return (
+      `publishing refused for ${Math.round(f.refusedMs)} ms (${f.refusedCalls} calls, longest call ${Math.round(f.longestCallMs)} ms); ` +
+      `${f.acked} of ${f.published} published acknowledged; gap covered ${f.gapMin}-${f.gapMax} messages per client, ` +
+      `${f.clientsWithGap}/${f.clients} clients told by a gap; replica promoted: ${f.promoted ? 'yes' : 'NO'}; ` +
+      `load ${run.loadAverage.toFixed(2)}${lost}${run.timedOut ? ' NOT RECOVERED' : ''}`
+    );
+  }
   if (run.replay) {
     const r = run.replay;
     const s = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'never');

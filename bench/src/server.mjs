@@ -301,7 +301,7 @@ async function runLive({ from, rate, kind }) {
   resolveDone(next - 1);
 }
 
-async function start({ target: name, redisUrl, redisPrefix, history, eventLoopResolutionMs }) {
+async function start({ target: name, redis, redisPrefix, history, eventLoopResolutionMs, track }) {
   target = name;
   if (eventLoopResolutionMs) {
     eventLoopDelay = monitorEventLoopDelay({ resolution: eventLoopResolutionMs });
@@ -309,7 +309,7 @@ async function start({ target: name, redisUrl, redisPrefix, history, eventLoopRe
   }
   if (name === 'floor') return startFloor();
   if (name === 'socketio') return startSocketIO();
-  return startHub({ redisUrl, redisPrefix, history });
+  return startHub({ redis, redisPrefix, history, track });
 }
 
 /**
@@ -401,15 +401,78 @@ async function startSocketIO() {
   return listen(server);
 }
 
+/**
+ * Outcomes of the hub's publish calls when started with `track` (the failover scenario): for call
+ * `k` (the k-th publish, in order of the calls), when it started (ms, performance.now) and whether Redis
+ * acknowledged it, and the numbers of the messages acknowledged.
+ */
+const outcomes = { startedAt: [], settledAt: [], ok: [], acked: [], pending: 0 };
+
+/**
+ * What `outcomes` says about publishing since `sinceMs`: the longest refusal (a run of refused calls, from
+ * the first one's start to the start of the next acknowledged call; to now when none was acknowledged
+ * since), the refused calls, the longest a call waited for its answer, and when the last refusal started.
+ */
+function publishSummary(sinceMs) {
+  let longestRefusalMs = 0;
+  let refusedCalls = 0;
+  let longestCallMs = 0;
+  let lastRefusedAt;
+  let lastAckedAt;
+  let refusedSince;
+  for (let k = 0; k < outcomes.startedAt.length; k++) {
+    const startedAt = outcomes.startedAt[k];
+    if (startedAt < sinceMs) continue;
+    const ok = outcomes.ok[k];
+    if (ok === undefined) continue;
+    longestCallMs = Math.max(longestCallMs, outcomes.settledAt[k] - startedAt);
+    if (ok) {
+      lastAckedAt = startedAt;
+      if (refusedSince !== undefined) longestRefusalMs = Math.max(longestRefusalMs, startedAt - refusedSince);
+      refusedSince = undefined;
+    } else {
+      refusedCalls += 1;
+      lastRefusedAt = startedAt;
+      refusedSince ??= startedAt;
+    }
+  }
+  if (refusedSince !== undefined)
+    longestRefusalMs = Math.max(longestRefusalMs, performance.now() - refusedSince);
+  return {
+    nowMs: performance.now(),
+    longestRefusalMs,
+    refusedCalls,
+    longestCallMs,
+    lastRefusedAt,
+    lastAckedAt,
+    pending: outcomes.pending,
+  };
+}
+
+process.on('message', (message) => {
+  if (message.cmd === 'publish-summary') {
+    send({ type: 'publish-summary', ...publishSummary(message.sinceMs ?? 0) });
+  } else if (message.cmd === 'publish-outcomes') {
+    // Waits (at most 15 s) for the calls still unanswered, then answers the acknowledged numbers.
+    const deadline = performance.now() + 15_000;
+    const answer = () => {
+      if (outcomes.pending > 0 && performance.now() < deadline) return setTimeout(answer, 50);
+      send({ type: 'publish-outcomes', acked: outcomes.acked, ...publishSummary(message.sinceMs ?? 0) });
+    };
+    answer();
+  }
+});
+
 /** Our hub, attached to an Express app that also serves POST /api/ws/publish. */
-async function startHub({ redisUrl, redisPrefix, history }) {
+async function startHub({ redis, redisPrefix, history, track }) {
   const { createATPWebSocketServer, MemoryBroker } = await import('@atp/ws-server');
   const { createATPRouter } = await import('@atp/ws-server/express');
   const { default: express } = await import('express');
   let broker;
-  if (redisUrl) {
+  if (redis) {
+    // `redis`: what RedisBroker takes to find Redis, `{ url }`, `{ sentinel }` or `{ cluster }`.
     const { RedisBroker } = await import('@atp/ws-redis');
-    broker = new RedisBroker({ url: redisUrl, prefix: redisPrefix });
+    broker = new RedisBroker({ ...redis, prefix: redisPrefix });
   } else if (history) {
     // The replay scenarios' history: its limits, and a clock that the fill runs ahead of.
     broker = new MemoryBroker({ ...history, now: () => Date.now() - clockLagMs });
@@ -427,6 +490,24 @@ async function startHub({ redisUrl, redisPrefix, history }) {
       if (failures++ === 0) console.error('publish failed:', error);
     });
   };
+  if (track) {
+    // Each call's outcome is kept (the failover scenario); a refusal is expected, not reported.
+    publishOne = (message) => {
+      const k = outcomes.startedAt.length;
+      outcomes.startedAt.push(performance.now());
+      outcomes.pending += 1;
+      const settle = (ok) => {
+        outcomes.settledAt[k] = performance.now();
+        outcomes.ok[k] = ok;
+        outcomes.pending -= 1;
+        if (ok) outcomes.acked.push(numberOf(message));
+      };
+      hub.publish(message).then(
+        () => settle(true),
+        () => settle(false),
+      );
+    };
+  }
   hubPublish = (messages) => hub.publish(messages);
   closeTarget = async () => {
     await hub.close();
@@ -434,6 +515,12 @@ async function startHub({ redisUrl, redisPrefix, history }) {
     server.close();
   };
   return port;
+}
+
+/** The number in a message's `"@<n>:<stamp>"` marker (see scenario.mjs). */
+function numberOf(message) {
+  const marker = message.payload.message;
+  return Number(marker.slice(1, marker.indexOf(':')));
 }
 
 send({ type: 'started' });

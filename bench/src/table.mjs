@@ -8,7 +8,12 @@ const COLUMNS = [
   ['hub-http', 'hub, POST publish'],
   ['socketio', 'Socket.IO rooms'],
   ['hub-redis', 'hub x2 via Redis'],
+  ['hub-sentinel', 'hub x2 via Sentinel'],
+  ['hub-cluster', 'hub x2 via Cluster'],
 ];
+
+/** Empty cells of the Sentinel and Cluster columns, in the rows laid out by hand. */
+const HA_EMPTY = ['', ''];
 
 function format(value, unit) {
   if (value === undefined || value === null || Number.isNaN(value)) return 'n/a';
@@ -32,14 +37,15 @@ function verdict(ok, text) {
 export function printTable(scenarios, summary, sizes) {
   const rows = [];
   const header = ['scenario', 'figure', ...COLUMNS.map(([, title]) => title), 'goal (hub)'];
-  const metricRow = (scenario, label, field, unit, goal) => {
+  // `base`: the target whose figure the others' ratios are to (the floor, or one Redis for the HA rows).
+  const metricRow = (scenario, label, field, unit, goal, base = 'floor') => {
     const s = summary[scenario];
     if (!s) return;
-    const floor = s.floor?.[field];
+    const floor = s[base]?.[field];
     const cells = COLUMNS.map(([target]) => {
       const value = s[target]?.[field];
       if (value === undefined) return s[target] ? 'n/a' : '';
-      return `${format(value, unit)}${target === 'floor' ? '' : ratioText(value, floor)}`;
+      return `${format(value, unit)}${target === base ? '' : ratioText(value, floor)}`;
     });
     rows.push([scenario, label, ...cells, goal ? goal(s) : '']);
   };
@@ -111,6 +117,14 @@ export function printTable(scenarios, summary, sizes) {
     return r === undefined ? 'n/a' : verdict(r >= 0.5, `Redis ${r.toFixed(2)}x one process (>= 0.5x)`);
   });
   metricRow('redis-1k', 'server CPU / delivery (all hubs)', 'cpuUsPerDelivery', 'µs');
+  // High availability: ratios to one redis-server of the same run.
+  for (const name of ['redis-sentinel-1k', 'redis-cluster-1k']) {
+    metricRow(name, 'deliveries/s', 'deliveriesPerSecond', '/s', undefined, 'hub-redis');
+    metricRow(name, 'server CPU / delivery (all hubs)', 'cpuUsPerDelivery', 'µs', undefined, 'hub-redis');
+  }
+  metricRow('redis-latency-1k', 'latency p50', 'p50', 'ms', undefined, 'hub-redis');
+  metricRow('redis-latency-1k', 'latency p99', 'p99', 'ms', undefined, 'hub-redis');
+  failoverRows(rows, summary['redis-sentinel-failover']);
 
   for (const scenario of scenarios.filter((x) => x.kind === 'replay')) replayRows(rows, scenario, summary);
   clientRows(rows, summary['client-cpu']);
@@ -128,10 +142,12 @@ export function printTable(scenarios, summary, sizes) {
     }
     return seen ? `${losses} / ${reorders}` : '';
   });
-  const hubClean = ['hub', 'hub-http', 'hub-redis'].every((t) => {
-    const i = COLUMNS.findIndex(([c]) => c === t);
-    return lossCells[i] === '' || lossCells[i] === '0 / 0';
-  });
+  const hubClean = ['hub', 'hub-http', ...COLUMNS.map(([t]) => t).filter((t) => t.startsWith('hub-'))].every(
+    (t) => {
+      const i = COLUMNS.findIndex(([c]) => c === t);
+      return lossCells[i] === '' || lossCells[i] === '0 / 0';
+    },
+  );
   rows.push(['all', 'losses / reorders', ...lossCells, verdict(hubClean, 'none')]);
 
   const kb = (x) => (x ? `${(x.gzipBytes / 1024).toFixed(2)} KB gz` : 'n/a');
@@ -143,6 +159,7 @@ export function printTable(scenarios, summary, sizes) {
     `${kb(sizes.ours)}${oursSize && sizes.socketio ? ` (${(oursSize / sizes.socketio.gzipBytes).toFixed(2)}x Socket.IO)` : ''}`,
     '',
     `${kb(sizes.socketio)} (socket.io.min.js)`,
+    ...HA_EMPTY,
     '',
     oursSize ? verdict(oursSize <= 5 * 1024, `${(oursSize / 1024).toFixed(2)} KB (<= 5 KB)`) : 'n/a',
   ]);
@@ -192,9 +209,34 @@ function clientRows(rows, s) {
       '',
       '',
       '',
+      ...HA_EMPTY,
       goal,
     ]);
   }
+}
+
+/** The rows of redis-sentinel-failover: medians of the repetitions, each run's figure in brackets. */
+function failoverRows(rows, s) {
+  const f = s?.['hub-sentinel']?.failover;
+  if (!f) return;
+  const runs = (field, round = (x) => Math.round(x)) => f[field].runs.map(round).join(', ');
+  const row = (label, value) =>
+    rows.push([
+      'redis-sentinel-failover',
+      label,
+      ...COLUMNS.map(([t]) => (t === 'hub-sentinel' ? value : '')),
+      '',
+    ]);
+  row('publishing refused after kill -9', `${Math.round(f.refusedMs.median)} ms (${runs('refusedMs')})`);
+  row('publish calls refused', `${Math.round(f.refusedCalls.median)} (${runs('refusedCalls')})`);
+  row(
+    'messages the gap covered, per client min-max',
+    `${f.gapMin.median}-${f.gapMax.median} (${f.gapMin.runs.map((x, i) => `${x}-${f.gapMax.runs[i]}`).join(', ')})`,
+  );
+  row(
+    'clients told by a gap / clients',
+    `${f.clientsWithGap.runs.join(', ')} / ${f.clients.runs.join(', ')}; replica promoted ${runs('promoted')}`,
+  );
 }
 
 const NO_REPLAY = 'no history to replay';
@@ -204,7 +246,7 @@ function replayRows(rows, scenario, summary) {
   const r = summary[scenario.name]?.hub?.replay;
   if (!r) return;
   const row = (label, value, goal = '') =>
-    rows.push([scenario.name, label, NO_REPLAY, value, '', NO_REPLAY, '', goal]);
+    rows.push([scenario.name, label, NO_REPLAY, value, '', NO_REPLAY, '', ...HA_EMPTY, goal]);
   const n = (x) => Math.round(x).toLocaleString('en');
   const s = (ms) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'never');
   row(
