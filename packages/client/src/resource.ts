@@ -196,6 +196,12 @@ export function requestResource(client: ATPWebSocket, kind: string, id: string):
     const finish = () => {
       for (const stop of stops) stop();
     };
+    if (client.state !== 'open') {
+      // Not queued while offline (a full send queue drops the oldest unanswered): fetched on `connect`.
+      finish();
+      reject(new ATPWebSocketError('disconnected', `not connected: ${kind} '${id}' is fetched on connect`));
+      return;
+    }
     client.send({ type: 'get_resource', id: requestId, payload: { kind, resource_id: id } });
   });
 }

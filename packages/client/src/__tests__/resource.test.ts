@@ -237,6 +237,31 @@ describe('openResource against a real hub', () => {
       .toEqual([runs.get(7), runs.get(120)]);
   }, 20_000);
 
+  it('refetches 120 resources asked while reconnecting: none stays resyncing (no request lost in the send queue)', async () => {
+    const { hub, url, cutConnections } = await startHub();
+    const runs = serveRuns(hub);
+    const ws = newClient(url, { retryDelay: () => 300 });
+    await ws.connect();
+    const handles = Array.from({ length: 120 }, (_, i) => {
+      const suite = i + 1;
+      const handle = openResource(ws, 'run', suite, {
+        ...runOptions(suite),
+        subscriptions: [{ topic: 'test:completed' }],
+        matches: (m) => m.type === 'test_completed' && m.payload.suite_execution_id === suite,
+      });
+      disposer.add(() => handle.close());
+      return handle;
+    });
+    const notLive = () => handles.filter((h) => h.status !== 'live').length;
+    await expect.poll(notLive, { timeout: 15_000, interval: 50 }).toBe(0);
+    cutConnections();
+    await expect.poll(() => ws.state, POLL).toBe('reconnecting');
+    for (const handle of handles) handle.refetch(); // more than the send queue holds (100)
+    await hub.publish([completed(1, 1), completed(120, 2)]);
+    await expect.poll(notLive, { timeout: 15_000, interval: 50 }).toBe(0);
+    expect([handles[0]?.data, handles[119]?.data]).toEqual([runs.get(1), runs.get(120)]);
+  }, 40_000);
+
   it('reports an unknown kind as an error status with the server code, and recovers after a refetch', async () => {
     const { hub, url } = await startHub();
     const ws = newClient(url);
