@@ -69,7 +69,7 @@ export interface ResourceEvents<T> {
 type Delivery = { readonly message: DeliveredDataMessage; readonly meta: MessageMeta };
 
 /** What the state machine asks its owner to do after a step. */
-export type SyncStep = 'resync' | 'version_gap' | undefined;
+export type SyncStep = 'resync' | 'version_gap' | 'behind' | undefined;
 
 /**
  * The ordering rules of a resource, without I/O: a snapshot at a stream
@@ -109,6 +109,10 @@ export class ResourceSync<T> {
   /** The snapshot of fetch `token` arrived; returns whether another fetch is needed. */
   snapshot(token: number, snapshot: ResourceSnapshot): SyncStep {
     if (token !== this.#token || !this.#buffer) return undefined;
+    // Older than the data held (a provider whose store lags the stream): the messages in between
+    // were applied and are not kept, so it would lose them. Keep what arrives; fetch again.
+    if (this.data !== undefined && snapshot.epoch === this.epoch && snapshot.offset < this.offset)
+      return 'behind';
     const kept = this.#buffer;
     this.#buffer = undefined;
     this.data = this.fromSnapshot(snapshot.data);
@@ -172,7 +176,9 @@ let requests = 0;
  */
 export function requestResource(client: ATPWebSocket, kind: string, id: string): Promise<ResourceSnapshot> {
   const requestId = `resource-${++requests}`;
+  const frame = { type: 'get_resource', id: requestId, payload: { kind, resource_id: id } } as const;
   return new Promise((resolve, reject) => {
+    let resend: ReturnType<typeof setTimeout> | undefined;
     const stops = [
       client.on('resource', (message) => {
         if (message.id !== requestId) return;
@@ -180,9 +186,20 @@ export function requestResource(client: ATPWebSocket, kind: string, id: string):
         resolve(message.payload);
       }),
       client.on('error', ({ event, error }) => {
-        const id = (event as { id?: unknown } | undefined)?.id;
-        // A `rate_limited` without an id: the server dropped frames, maybe this request (fetched again).
-        if (id !== requestId && !(id === undefined && error.serverCode === 'rate_limited')) return;
+        const eventId = (event as { id?: unknown } | undefined)?.id;
+        if (eventId === undefined && error.serverCode === 'rate_limited') {
+          // The server dropped frames, which ones is unknown: sent again unless answered meanwhile
+          // (a late answer to the first still counts; a second answer is ignored).
+          resend ??= setTimeout(
+            () => {
+              resend = undefined;
+              client.send(frame);
+            },
+            RESEND_MS + Math.random() * RESEND_MS,
+          );
+          return;
+        }
+        if (eventId !== requestId) return;
         finish();
         reject(error);
       }),
@@ -194,6 +211,7 @@ export function requestResource(client: ATPWebSocket, kind: string, id: string):
       }),
     ];
     const finish = () => {
+      clearTimeout(resend);
       for (const stop of stops) stop();
     };
     if (client.state !== 'open') {
@@ -202,9 +220,12 @@ export function requestResource(client: ATPWebSocket, kind: string, id: string):
       reject(new ATPWebSocketError('disconnected', `not connected: ${kind} '${id}' is fetched on connect`));
       return;
     }
-    client.send({ type: 'get_resource', id: requestId, payload: { kind, resource_id: id } });
+    client.send(frame);
   });
 }
+
+/** Delay before sending again a `get_resource` the server may have dropped for rate (plus up to as much jitter). */
+const RESEND_MS = 1000;
 
 /** Server codes after which a fetch is not retried by itself (only after a reconnect or `refetch()`). */
 const FINAL_CODES: ReadonlySet<string> = new Set([
@@ -332,7 +353,11 @@ export class ResourceHandle<T> {
   #step(step: SyncStep): void {
     if (step === 'resync') this.#resync('epoch_changed');
     else if (step === 'version_gap') this.#resync('version_gap');
-    else this.#publish();
+    else if (step === 'behind') {
+      clearTimeout(this.#retryTimer);
+      const delay = (this.#options.retryDelay ?? defaultRetryDelay)(this.#attempt++);
+      this.#retryTimer = setTimeout(() => this.#resync('retry'), delay);
+    } else this.#publish();
   }
 
   #resync(reason: ResyncReason): void {
@@ -354,7 +379,6 @@ export class ResourceHandle<T> {
       const fetch = this.#options.fetch ?? ((k: string, i: string) => requestResource(this.#client, k, i));
       const snapshot = await fetch(kind, id);
       if (this.#closed) return;
-      this.#attempt = 0;
       let step: SyncStep;
       try {
         step = this.#sync.snapshot(token, snapshot);
@@ -367,6 +391,7 @@ export class ResourceHandle<T> {
         this.#resync('reducer_failed');
         return;
       }
+      if (step !== 'behind') this.#attempt = 0;
       this.#step(step);
     } catch (cause) {
       if (this.#closed) return;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { MemoryBroker } from '@atp/ws-server';
+import { type ATPWebSocketServer, MemoryBroker } from '@atp/ws-server';
 import { completed, progress, type Run, runMessages, runOptions, serveRuns } from '@atp/test-utils';
 import { openResource, type ResourceHandle, type ResyncReason } from '../index.js';
 import { disposer, newClient, startHub } from './helpers.js';
@@ -30,6 +30,33 @@ async function publishInChunks(
   messages: ReturnType<typeof runMessages>,
 ): Promise<void> {
   for (let i = 0; i < messages.length; i += 500) await hub.publish(messages.slice(i, i + 500));
+}
+
+/**
+ * Resource kind `lagging`: the test_completed ids of suite 1, served by an async provider whose
+ * store is `lag.n` messages behind the stream, with the position that state reflects (as the
+ * server README asks of a provider whose state comes from elsewhere). Returns the truth.
+ */
+function serveLagging(hub: ATPWebSocketServer, lag: { n: number }): number[] {
+  const history: Array<{ offset: number; completed: number[] }> = [];
+  const truth: number[] = [];
+  hub.resources.follow((messages, position) => {
+    let offset = position.offset - messages.length;
+    for (const message of messages) {
+      offset += 1;
+      if (message.type === 'test_completed') truth.push(message.payload.test_execution_id);
+      history.push({ offset, completed: [...truth] });
+    }
+  });
+  hub.resources.register('lagging', async (_id, { position }) => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const at = [...history].reverse().find((h) => h.offset <= position.offset - lag.n);
+    return {
+      data: { completed: at ? [...at.completed] : [], progress: {} },
+      position: { epoch: position.epoch, offset: at?.offset ?? 0 },
+    };
+  });
+  return truth;
 }
 
 describe('openResource against a real hub', () => {
@@ -261,6 +288,26 @@ describe('openResource against a real hub', () => {
     await expect.poll(notLive, { timeout: 15_000, interval: 50 }).toBe(0);
     expect([handles[0]?.data, handles[119]?.data]).toEqual([runs.get(1), runs.get(120)]);
   }, 40_000);
+
+  it('a refetch answered with a snapshot older than what was applied loses nothing', async () => {
+    const { hub, url } = await startHub();
+    const lag = { n: 0 };
+    const truth = serveLagging(hub, lag);
+    const ws = newClient(url);
+    await ws.connect();
+    const handle = openResource(ws, 'lagging', 1, runOptions(1));
+    disposer.add(() => handle.close());
+    await expect.poll(() => handle.status, POLL).toBe('live');
+    for (let test = 0; test < 20; test++) await hub.publish(completed(1, test));
+    await expect.poll(() => handle.data?.completed.length, POLL).toBe(20);
+    lag.n = 5;
+    handle.refetch();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    lag.n = 0;
+    await hub.publish(completed(1, 100));
+    await expect.poll(() => handle.status, POLL).toBe('live');
+    await expect.poll(() => handle.data?.completed, POLL).toEqual(truth);
+  });
 
   it('reports an unknown kind as an error status with the server code, and recovers after a refetch', async () => {
     const { hub, url } = await startHub();
