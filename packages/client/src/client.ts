@@ -126,7 +126,12 @@ export class ATPWebSocket {
     this.#logger = resolved.logger ?? undefined;
     this.#clientId = options.clientId;
     this.#socket = new ReconnectingSocket(resolved, {
-      emit: (event, ...args) => this.#emit(event, ...args),
+      emit: (event, ...args) => {
+        // Before the reconnect: its resume must not carry the subscription that was too large again.
+        if (event === 'disconnect' && (args[0] as { code: number }).code === CloseCode.MessageTooBig)
+          this.#onTooLarge();
+        this.#emit(event, ...args);
+      },
       frame: (data) => this.#onFrame(data),
       ping: () => this.#sendNow({ type: 'ping', id: this.#nextId() }),
       clientId: () => this.#clientId,
@@ -604,6 +609,30 @@ export class ATPWebSocket {
     ref.settled = true;
     if (error) ref.reject(error);
     else ref.resolve();
+  }
+
+  /**
+   * The server closed with 1009: a message was over its size limit. The culprit is the largest
+   * subscription in flight (its own `subscribe`, or one of the `resume`): it is refused and reported,
+   * so the next connection does not send it again (a resume too large for other reasons loses its
+   * largest subscription each time, and so ends too).
+   */
+  #onTooLarge(): void {
+    const inFlight = [...this.#pending.values()].filter((request) => request.subscribe).map((r) => r.entry);
+    if (this.#resumeId !== undefined) inFlight.push(...this.#restoring);
+    let largest: SubscriptionEntry | undefined;
+    let largestSize = -1;
+    for (const entry of inFlight) {
+      const size = JSON.stringify(entry.filter ?? null).length + entry.topic.length;
+      if (!entry.refused && size > largestSize) [largest, largestSize] = [entry, size];
+    }
+    if (!largest) return;
+    const error = new ATPWebSocketError(
+      'message_too_large',
+      `the server closed the connection with 1009 (message too big): the subscription to '${largest.topic}' is refused`,
+    );
+    this.#emit('error', { event: { topic: largest.topic, filter: largest.filter }, error });
+    this.#refuse(largest, error);
   }
 
   /** The server refused a subscription: it is never sent again, and each owner is told. */

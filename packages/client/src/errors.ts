@@ -31,7 +31,12 @@ export type ClientErrorCode =
   /** An event listener threw; the other listeners still ran (`cause` is what it threw). */
   | 'listener_failed'
   /** The subscription was released (or its signal aborted) before the server confirmed it. */
-  | 'aborted';
+  | 'aborted'
+  /**
+   * The server closed the connection with 1009 (a message over its size limit): the largest
+   * subscription being sent is refused and left out of later resumes, so the client does not loop.
+   */
+  | 'message_too_large';
 
 /**
  * The one error class of the client: a string `code` to switch on, a message
