@@ -420,6 +420,8 @@ export class ATPWebSocket {
     this.#clientId = payload.client_id;
     this.#session.beginConnection();
     this.#connectedAt = { epoch: payload.epoch, offset: payload.offset };
+    // Local history of an epoch the server lost is never replayed to a new `from` subscription.
+    if (FULL) this.#history.observeEpoch(payload.epoch);
     // History asked for on the lost connection and never answered is asked for again.
     if (FULL)
       for (const { entry, first, target } of this.#pending.values()) {

@@ -9,5 +9,6 @@ export class DeliveredHistory implements Pick<Full, keyof Full> {
   attach(): void {}
   deliver(): void {}
   complete(): void {}
+  observeEpoch(): void {}
   clear(): void {}
 }

@@ -80,6 +80,13 @@ export class DeliveredHistory {
     if (!ref.released) for (const delivery of rest) call(ref, delivery);
   }
 
+  /** The stream is at `epoch` (a `connected`): what was kept of another epoch is of a lost history. */
+  observeEpoch(epoch: string): void {
+    if (epoch === this.#epoch) return;
+    this.clear();
+    this.#epoch = epoch;
+  }
+
   /** Forgets everything (a fresh session). */
   clear(): void {
     this.#frames = [];

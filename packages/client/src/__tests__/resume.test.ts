@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import {
   confirmed,
   consecutive,
+  log,
   MemoryBroker,
   newClient,
   next,
@@ -145,5 +146,31 @@ describe('resume against the real hub', () => {
     );
     expect(consecutive(rec.sequences())).toBe(true);
     expect(rec.gaps).toEqual([]);
+  });
+
+  it("replays no message of a lost epoch to a from: 'start' subscription made after a server restart", async () => {
+    const first = await startHub();
+    const ws = newClient(first.url);
+    await ws.connect();
+    const before = ws.subscribe('logs', { suite_execution_id: 5 }, { from: 'start' });
+    const old: string[] = [];
+    before.on('message', (m) => old.push((m.payload as { message: string }).message));
+    await before.ready;
+    await first.hub.publish([log(5, 'old1'), log(5, 'old2')]);
+    await expect.poll(() => old).toEqual(['old1', 'old2']);
+    before.unsubscribe();
+    await first.stop();
+    const second = await startHub({}, first.port); // memory broker: a new epoch, the old history lost
+    await expect.poll(() => ws.state, { timeout: 5000 }).toBe('open');
+    await second.hub.publish(log(5, 'new1'));
+    const after = ws.subscribe('logs', { suite_execution_id: 5 }, { from: 'start' });
+    const got: Array<{ message: string; epoch: string }> = [];
+    after.on('message', (m, meta) =>
+      got.push({ message: (m.payload as { message: string }).message, epoch: meta.epoch }),
+    );
+    await after.ready;
+    await expect.poll(() => got.length).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(got.map((g) => g.message)).toEqual(['new1']);
   });
 });

@@ -114,4 +114,35 @@ describe('useMessageList history', () => {
     await second.publish(log(5, 'new1'));
     await screen.findByText('tail: new1');
   });
+
+  it("shows no item of a lost epoch when a from: 'start' list is mounted again after a server restart", async () => {
+    const first = createATPWebSocketServer({ port: 0 });
+    await first.ready;
+    const port = first.address()?.port ?? 0;
+    const { options } = clientOptions(`ws://127.0.0.1:${port}/api/ws/updates`);
+    const client = new ATPWebSocket(options);
+    disposer.add(() => client.disconnect());
+    function FromStart() {
+      const items = useMessageList('logs', { suite_execution_id: 5 }, { from: 'start' });
+      return <p>tail: {items.map((i) => i.message).join(',')}</p>;
+    }
+    const view = (shown: boolean) => (
+      <ATPWebSocketProvider client={client}>{shown ? <FromStart /> : <p>hidden</p>}</ATPWebSocketProvider>
+    );
+    const { rerender } = render(view(true));
+    await waitFor(async () => expect((await first.clients())[0]?.subscriptions).toEqual(['logs']));
+    await first.publish([log(5, 'old1'), log(5, 'old2')]);
+    await screen.findByText('tail: old1,old2');
+    rerender(view(false));
+    await first.close();
+    const second = createATPWebSocketServer({ port });
+    disposer.add(() => second.close());
+    await second.ready;
+    await waitFor(() => expect(client.state).toBe('open'), { timeout: 5000 });
+    await second.publish(log(5, 'new1'));
+    rerender(view(true));
+    await screen.findByText(/tail: .*new1/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(screen.getByText(/^tail:/).textContent).toBe('tail: new1');
+  });
 });
