@@ -3,7 +3,7 @@ import { FILTER_KEYS } from '@atp/ws-protocol';
 import { WebSocket } from 'ws';
 import { formatMessage, type Paint } from './format.js';
 import type { Io } from './io.js';
-import { UsageError, webSocketUrl } from './urls.js';
+import { printableUrl, UsageError, webSocketUrl } from './urls.js';
 
 /** Options of `atp-ws tail`. */
 export interface TailOptions {
@@ -99,7 +99,7 @@ export function tail(options: TailOptions, io: Io, paint: Paint): Promise<number
     let connections = 0;
     client.on('connect', ({ clientId, resumed }) => {
       connections += 1;
-      if (connections === 1) note(`connected to ${url} as ${clientId}`);
+      if (connections === 1) note(`connected to ${printableUrl(url)} as ${clientId}`);
       else if (resumed) note(`reconnected: resumed session ${clientId}`);
       else note(`reconnected as ${clientId} (new session)`);
     });
@@ -136,7 +136,7 @@ export function tail(options: TailOptions, io: Io, paint: Paint): Promise<number
     }
     client.connect().catch((error: Error) => {
       if (finished) return;
-      note(`could not connect to ${url}: ${error.message}`);
+      note(`could not connect to ${printableUrl(url)}: ${error.message}`);
       finish(1);
     });
   });

@@ -25,6 +25,14 @@ export function webSocketUrl(url: string): string {
   return parsed.toString();
 }
 
+/** A URL as it may be printed: its user name and password (if any) replaced by `***`. */
+export function printableUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.username) parsed.username = '***';
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
 /** The publish endpoint of the server a URL names (any path of it is replaced). */
 export function publishUrl(url: string): string {
   const parsed = parse(url);

@@ -62,6 +62,11 @@ export function createATPFallbackRouter(hub: FallbackHub, options: ATPFallbackRo
   const router = express.Router();
 
   router.get(FALLBACK_STREAM_PATH, async (request: Request, response: Response) => {
+    // Express routes HEAD here too: a HEAD has no body to carry a stream, so it opens no connection.
+    if (request.method === 'HEAD') {
+      response.status(405).set({ Allow: 'GET', 'Cache-Control': 'no-store' }).end();
+      return;
+    }
     const sessionId = randomBytes(16).toString('base64url');
     const socket = new FallbackSocket(response, sessionId, keepAliveMs);
     const refusal = await hub.acceptFallback(request, socket);

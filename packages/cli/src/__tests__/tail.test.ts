@@ -28,6 +28,16 @@ describe('atp-ws tail against a real hub', () => {
     expect(cli.stderr).toContain('interrupted');
   });
 
+  it('never prints the credentials of the URL it was given', async () => {
+    const hub = await startHub();
+    const cli = run(['tail', `ws://operator:s3cret@127.0.0.1:${hub.port}`, '--topic', 'logs']);
+    await cli.waitFor('stderr', /connected to ws:\/\/\*\*\*:\*\*\*@127\.0\.0\.1:\d+\/api\/ws\/updates as /);
+    cli.child.kill('SIGINT');
+    await cli.exited;
+    expect(cli.stderr).not.toContain('s3cret');
+    expect(cli.stderr).not.toContain('operator');
+  });
+
   it('prints NDJSON with --json: each line a delivered message of the protocol', async () => {
     const hub = await startHub();
     const cli = run(['tail', hub.base, '--topic', 'test:progress', '--json']);

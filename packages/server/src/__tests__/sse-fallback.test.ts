@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RawSseTestClient } from '@atp/test-utils';
+import { fallbackStreamUrl, RawSseTestClient } from '@atp/test-utils';
 import { CloseCode, ErrorCode } from '@atp/ws-protocol';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +104,14 @@ describe('SSE fallback endpoints', () => {
       'over-sse': 'sse',
       'over-ws': 'websocket',
     });
+  });
+
+  it('answers HEAD on the stream path with 405 and opens no connection', async () => {
+    const { url, hub } = await startFallbackHub();
+    const response = await fetch(fallbackStreamUrl(url), { method: 'HEAD' });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET');
+    expect(await hub.clients()).toEqual([]);
   });
 
   it('counts open connections by transport in the metrics', async () => {
