@@ -83,10 +83,12 @@ process.on('message', (message) => {
     case 'phase':
       if (message.measure && process.env.BENCH_PROFILE_DIR) startProfile();
       phaseCpu = process.cpuUsage();
+      if (message.measure) gcStats?.reset();
       void runPhase(message).then((published) => send({ type: 'published', published }));
       break;
     case 'finish': {
       const cpu = process.cpuUsage(phaseCpu);
+      gcStats?.report(target);
       void stopProfile().then(() =>
         send({ type: 'finished', cpuMs: (cpu.user + cpu.system) / 1000, userMs: cpu.user / 1000 }),
       );
@@ -107,6 +109,38 @@ process.on('message', (message) => {
       break;
   }
 });
+
+// BENCH_GC=1: counts and time of the garbage collections of the measured phase, on stderr.
+const gcStats = process.env.BENCH_GC ? await gcCounter() : undefined;
+
+async function gcCounter() {
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  const names = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-sweep',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak',
+  };
+  let stats = new Map();
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const name = names[entry.detail?.kind] ?? String(entry.detail?.kind);
+      const s = stats.get(name) ?? { count: 0, ms: 0 };
+      s.count += 1;
+      s.ms += entry.duration;
+      stats.set(name, s);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  return {
+    reset: () => {
+      stats = new Map();
+    },
+    report: (who) => {
+      const parts = [...stats].map(([k, s]) => `${k} ${s.count}x ${s.ms.toFixed(0)} ms`);
+      process.stderr.write(`  [gc ${who}] ${parts.join(', ')}\n`);
+    },
+  };
+}
 
 // --profile: a CPU profile of the measured phase only (not of start-up and connecting).
 let profiler;

@@ -10,6 +10,11 @@ export interface StreamEntry {
   readonly json: string;
   /** When the message was appended, ms since the epoch (for the publish-to-send latency metric). */
   readonly publishedAt?: number;
+  /**
+   * `supersedeKeyOf(message)`, when the broker computed it already (the hub computes it when this is
+   * undefined).
+   */
+  readonly supersedeKey?: string | undefined;
 }
 
 /**

@@ -83,7 +83,6 @@ export class Connection implements OutboxOwner {
   readonly #bucket: TokenBucket;
   /** History scanned by replays, in pages: what a client may make the server read. */
   readonly #replayBucket: TokenBucket;
-  #lastEntry: PreparedEntry | undefined;
   #refusedInRow = 0;
   /**
    * Refusals still tolerated: `closeAfterRefused` within about a minute. It
@@ -182,11 +181,11 @@ export class Connection implements OutboxOwner {
 
   /** Live fan-out entry point: at most once per entry; nothing while a replay reads the stream instead. */
   deliver(entry: PreparedEntry): void {
-    if (entry === this.#lastEntry || this.#replaying || this.#closed) return;
-    this.#lastEntry = entry;
+    if (this.#replaying || this.#closed) return;
     const through = this.#through;
     // Another epoch is one this connection is ahead in (the hub has not read it yet); an offset at or
-    // before `through` was delivered already.
+    // before `through` was delivered already (a message matching several subscriptions included).
+    // Nothing here keeps the entry: it is garbage once written, not held by 5,000 idle connections.
     if (entry.epoch !== through.epoch || entry.offset <= through.offset) return;
     through.offset = entry.offset;
     this.#throughPublishedAt = entry.publishedAt;

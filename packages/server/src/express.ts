@@ -257,7 +257,8 @@ function validatePublishBody(body: unknown): PublishCheck {
   const messages: DataMessage[] = [];
   const issues: PublishIssue[] = [];
   let invalid = 0;
-  for (const [index, value] of list.entries()) {
+  for (let index = 0; index < list.length; index++) {
+    const value: unknown = list[index];
     const result = parseDataMessage(value);
     if (result.ok) {
       messages.push(result.message);

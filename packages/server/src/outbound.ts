@@ -20,6 +20,8 @@ import { isTls, rawSocketOf } from './raw-socket.js';
 import { supersedeKeyOf } from './supersede.js';
 import { type ScheduledWriter, scheduleWrite } from './write-scheduler.js';
 
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 /**
  * A data message ready to go out: serialized once per publish, with the
  * per-connection `sequence` spliced in at the end when it is written.
@@ -41,15 +43,36 @@ export interface PreparedEntry {
   spareFrames: Array<Buffer | undefined> | undefined;
 }
 
-/** Serializes a stream entry's frame prefix once, for every connection it goes to. */
+/** `,"epoch":"<epoch>","offset":` of the last epoch seen: an epoch changes rarely, so one slot is enough. */
+let epochSuffix: { epoch: string; bytes: Buffer } = { epoch: '', bytes: EMPTY_BUFFER };
+const SEQUENCE_KEY = Buffer.from(',"sequence":');
+
+/**
+ * Serializes a stream entry's frame prefix once, for every connection it goes to. The prefix is
+ * written straight into its buffer, piece by piece: no intermediate strings (a slice, a
+ * concatenation and its flattened copy were most of the garbage of a message going to one client).
+ */
 export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
-  const head = entry.json.slice(0, -1);
+  if (epochSuffix.epoch !== epoch) {
+    epochSuffix = { epoch, bytes: Buffer.from(`,"epoch":${JSON.stringify(epoch)},"offset":`) };
+  }
+  const suffix = epochSuffix.bytes;
+  const json = entry.json;
+  // The JSON of an object ends with its one-byte `}`, which the suffix replaces.
+  const head = Buffer.byteLength(json) - 1;
+  const offsetDigits = digitCount(entry.offset);
+  const prefix = Buffer.allocUnsafe(head + suffix.length + offsetDigits + SEQUENCE_KEY.length);
+  prefix.write(json, 0);
+  suffix.copy(prefix, head);
+  const digitsAt = head + suffix.length;
+  writeDigits(prefix, digitsAt, offsetDigits, entry.offset);
+  SEQUENCE_KEY.copy(prefix, digitsAt + offsetDigits);
   return {
     epoch,
     offset: entry.offset,
     message: entry.message,
-    prefix: Buffer.from(`${head},"epoch":${JSON.stringify(epoch)},"offset":${entry.offset},"sequence":`),
-    supersedeKey: supersedeKeyOf(entry.message),
+    prefix,
+    supersedeKey: entry.supersedeKey !== undefined ? entry.supersedeKey : supersedeKeyOf(entry.message),
     publishedAt: entry.publishedAt,
     spareFrames: undefined,
   };
@@ -82,7 +105,6 @@ export interface OutboxOwner {
 
 /** Sequence numbers of one write, by position in its due list (reused: writes never overlap). */
 const scratchSequences: number[] = [];
-const EMPTY = Buffer.alloc(0);
 
 /**
  * Per-connection outbound queue with back-pressure: frames are written at the
@@ -385,7 +407,7 @@ export class Outbox implements ScheduledWriter {
       socket.write(data, () => this.#flush());
     } else {
       socket.write(data);
-      if (socket.writableLength > 0) socket.write(EMPTY, () => this.#flush());
+      if (socket.writableLength > 0) socket.write(EMPTY_BUFFER, () => this.#flush());
     }
   }
 
