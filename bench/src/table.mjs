@@ -171,6 +171,11 @@ export function printTable(scenarios, summary, sizes) {
   ];
   console.log(`\n${lines.join('\n')}\n`);
   console.log('Ratios in parentheses are to the bare ws floor of the same run (medians of the repetitions).');
+  if (scenarios.some((x) => x.targets.includes('hub-sentinel') || x.targets.includes('hub-cluster'))) {
+    console.log(
+      'redis-sentinel-*, redis-cluster-*, redis-latency-*: ratios to one Redis (hub x2 via Redis) of the same run.',
+    );
+  }
   if (scenarios.some((x) => x.kind === 'replay')) {
     console.log(
       'replay-*: the hub only (the floor and Socket.IO keep no history to replay a run from); its ratios are to the same run without joins, or to an uncompacted replay.',
