@@ -457,6 +457,8 @@ export class ATPWebSocket {
   }
 
   #onSubscribed(id: unknown, payload: SubscribedMessage['payload']): void {
+    // The stream may have changed epoch under a live connection (Redis restarted empty).
+    if (FULL) this.#history.observeEpoch(payload.epoch);
     const request = this.#answered(id);
     const entry = request?.entry;
     const gap = this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target);

@@ -75,7 +75,9 @@ export class DeliveredHistory {
 
   /** The history of `ref` is complete: its backlog, then what it held back, are delivered in order. */
   complete(ref: SubscriptionRef, call: CallListeners): void {
-    const rest = [...(ref.backlog ?? []), ...(ref.held ?? [])];
+    // Kept messages of an epoch the stream has since lost are not part of its history.
+    const backlog = (ref.backlog ?? []).filter((delivery) => delivery.meta.epoch === this.#epoch);
+    const rest = [...backlog, ...(ref.held ?? [])];
     ref.backlog = ref.held = undefined;
     if (!ref.released) for (const delivery of rest) call(ref, delivery);
   }
@@ -102,6 +104,7 @@ export class DeliveredHistory {
       return;
     }
     const backlog = ref.backlog ?? [];
+    if (backlog[0] && backlog[0].meta.epoch !== delivery.meta.epoch) backlog.length = 0;
     while (backlog[0] && backlog[0].meta.offset < delivery.meta.offset)
       call(ref, backlog.shift() as Delivery);
     call(ref, delivery);
