@@ -258,6 +258,21 @@ export const SCENARIOS = [
     reps: q(3, 1),
     targets: ['hub-sentinel'],
   },
+  {
+    // As redis-sentinel-failover, but the replica is cut off 300 ms before the kill (stopped, its link
+    // killed): the primary acknowledges writes no replica gets, which Redis then loses.
+    name: 'redis-sentinel-failover-lossy',
+    title:
+      'failover as redis-sentinel-failover, the replica cut off for the last 300 ms: acknowledged writes are lost',
+    kind: 'failover',
+    clients: q(200, 100),
+    rate: 100,
+    warmS: 3,
+    limitS: 30,
+    cutReplicaMs: 300,
+    reps: q(3, 1),
+    targets: ['hub-sentinel'],
+  },
 ];
 
 /** `<prefix>-1` and `<prefix>-100`: 1 and 100 dashboards joining a run of `history` messages. */
@@ -638,9 +653,18 @@ async function runFailoverOnce(scenario, target, rep) {
       publisher.send({ cmd: 'publish-summary', sinceMs });
       return waitFor(publisher, 'publish-summary');
     };
+    const { primary, replica } = redis.set;
+    if (scenario.cutReplicaMs) {
+      // Shorter than down-after-milliseconds: the sentinels still promote the replica afterwards.
+      process.kill(replica.pid, 'SIGSTOP');
+      const { redisCommand } = await import('@atp/test-utils/redis');
+      await redisCommand(primary.port, ['CLIENT', 'KILL', 'TYPE', 'replica']);
+      await sleep(scenario.cutReplicaMs);
+    }
     const before = await summary(0);
     const killedAtMs = before.nowMs;
-    await redis.set.primary.kill();
+    await primary.kill();
+    if (scenario.cutReplicaMs) process.kill(replica.pid, 'SIGCONT');
     const deadline = Date.now() + scenario.limitS * 1000;
     let recovered = false;
     while (!recovered && Date.now() < deadline) {
@@ -678,6 +702,8 @@ async function runFailoverOnce(scenario, target, rep) {
       promoted: Array.isArray(master) && master[1] === String(redis.set.replica.port) ? 1 : 0,
       controlFrames: check.controlErrors,
     };
+    result.refusals = outcomes.errors;
+    if (!recovered) console.log(`    not recovered; refusals: ${JSON.stringify(outcomes.errors)}`);
     Object.assign(result, {
       timedOut: !recovered,
       // Lost: what a client missed without a hole in its sequence, and clients that did not connect or closed.

@@ -440,7 +440,7 @@ async function startSocketIO() {
  * `k` (the k-th publish, in order of the calls), when it started (ms, performance.now) and whether Redis
  * acknowledged it, and the numbers of the messages acknowledged.
  */
-const outcomes = { startedAt: [], settledAt: [], ok: [], acked: [], pending: 0 };
+const outcomes = { startedAt: [], settledAt: [], ok: [], acked: [], pending: 0, errors: {} };
 
 /**
  * What `outcomes` says about publishing since `sinceMs`: the longest refusal (a run of refused calls, from
@@ -491,7 +491,12 @@ process.on('message', (message) => {
     const deadline = performance.now() + 15_000;
     const answer = () => {
       if (outcomes.pending > 0 && performance.now() < deadline) return setTimeout(answer, 50);
-      send({ type: 'publish-outcomes', acked: outcomes.acked, ...publishSummary(message.sinceMs ?? 0) });
+      send({
+        type: 'publish-outcomes',
+        acked: outcomes.acked,
+        errors: outcomes.errors,
+        ...publishSummary(message.sinceMs ?? 0),
+      });
     };
     answer();
   }
@@ -538,7 +543,12 @@ async function startHub({ redis, redisPrefix, history, track }) {
       };
       hub.publish(message).then(
         () => settle(true),
-        () => settle(false),
+        (error) => {
+          // How many calls were refused with each error: what the refusal was.
+          const why = `${error?.name}: ${String(error?.message).slice(0, 120)}`;
+          outcomes.errors[why] = (outcomes.errors[why] ?? 0) + 1;
+          settle(false);
+        },
       );
     };
   }

@@ -124,7 +124,8 @@ export function printTable(scenarios, summary, sizes) {
   }
   metricRow('redis-latency-1k', 'latency p50', 'p50', 'ms', undefined, 'hub-redis');
   metricRow('redis-latency-1k', 'latency p99', 'p99', 'ms', undefined, 'hub-redis');
-  failoverRows(rows, summary['redis-sentinel-failover']);
+  failoverRows(rows, 'redis-sentinel-failover', summary);
+  failoverRows(rows, 'redis-sentinel-failover-lossy', summary);
 
   for (const scenario of scenarios.filter((x) => x.kind === 'replay')) replayRows(rows, scenario, summary);
   clientRows(rows, summary['client-cpu']);
@@ -221,17 +222,12 @@ function clientRows(rows, s) {
 }
 
 /** The rows of redis-sentinel-failover: medians of the repetitions, each run's figure in brackets. */
-function failoverRows(rows, s) {
-  const f = s?.['hub-sentinel']?.failover;
+function failoverRows(rows, name, summary) {
+  const f = summary[name]?.['hub-sentinel']?.failover;
   if (!f) return;
   const runs = (field, round = (x) => Math.round(x)) => f[field].runs.map(round).join(', ');
   const row = (label, value) =>
-    rows.push([
-      'redis-sentinel-failover',
-      label,
-      ...COLUMNS.map(([t]) => (t === 'hub-sentinel' ? value : '')),
-      '',
-    ]);
+    rows.push([name, label, ...COLUMNS.map(([t]) => (t === 'hub-sentinel' ? value : '')), '']);
   row('publishing refused after kill -9', `${Math.round(f.refusedMs.median)} ms (${runs('refusedMs')})`);
   row('publish calls refused', `${Math.round(f.refusedCalls.median)} (${runs('refusedCalls')})`);
   row(
