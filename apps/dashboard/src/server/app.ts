@@ -1,12 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type ATPWebSocketServer, createATPWebSocketServer, type Logger } from '@atp/ws-server';
+import {
+  type ATPWebSocketServer,
+  type ATPWebSocketServerOptions,
+  createATPWebSocketServer,
+  type Logger,
+  MemoryBroker,
+  type MemoryBrokerOptions,
+} from '@atp/ws-server';
 import { RedisBroker } from '@atp/ws-redis';
 import { createATPRouter } from '@atp/ws-server/express';
 import express, { type Express } from 'express';
 import { type DashboardConfig, loadConfig } from './config.js';
-import { ExecutionStore } from './executions.js';
+import { ExecutionStore, SUITE_EXECUTION, type SuiteExecutionRecord } from './executions.js';
 import { createExecutionsRouter } from './executions-router.js';
 import { createStaticRouter } from './static-router.js';
 import { silentLogger } from './logger.js';
@@ -28,6 +35,10 @@ export interface DashboardServerOptions {
   publicDir?: string;
   /** Directory of the built React page, served at `/`. @default the app's `dist/ui/` (`vite build`) */
   uiDir?: string;
+  /** Extra options of the hub (limits, buffers); tests use small ones. */
+  hub?: Omit<ATPWebSocketServerOptions, 'server' | 'broker' | 'logger'>;
+  /** Options of the memory broker (how much history it keeps), when Redis is not configured. */
+  memoryBroker?: MemoryBrokerOptions;
 }
 
 /** A running dashboard server. */
@@ -88,10 +99,17 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
           logger,
         })
       : config.redisUrl === undefined
-        ? undefined
+        ? options.memoryBroker && new MemoryBroker(options.memoryBroker)
         : new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix, logger });
-  const hub = createATPWebSocketServer({ server, logger, ...(broker ? { broker } : {}) });
+  const hub = createATPWebSocketServer({ ...options.hub, server, logger, ...(broker ? { broker } : {}) });
+  // The state of every execution follows the stream the hub delivers (from every process, with Redis),
+  // so that a snapshot holds every message up to the position the hub gives it, and none after.
   const store = new ExecutionStore();
+  hub.resources.follow((messages) => store.apply(messages));
+  hub.resources.register<SuiteExecutionRecord>(SUITE_EXECUTION, (id) => {
+    const record = /^\d{1,15}$/.test(id) ? store.get(Number(id)) : undefined;
+    return record?.type === 'suite_execution' ? { data: record, version: record.sequence } : undefined;
+  });
   app.use(createATPRouter(hub, { adminToken: config.adminToken, publishToken: config.publishToken }));
   app.use(createExecutionsRouter(store));
   app.use(createStaticRouter(options.uiDir ?? DEFAULT_UI_DIR, options.publicDir ?? DEFAULT_PUBLIC_DIR));
@@ -118,7 +136,6 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
         logger,
         ...options.runner,
         publish: (messages) => hub.publish(messages),
-        store,
       })
     : undefined;
   runner?.start();

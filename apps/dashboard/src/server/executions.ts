@@ -45,6 +45,8 @@ export interface SuiteExecutionSummary {
   /** The last `delta_update` sequence of this resource. */
   sequence: number;
   events: number;
+  /** Events of the run by `event_type`. */
+  event_types: Record<string, number>;
   logs: Record<LogLevel, number>;
 }
 
@@ -54,33 +56,220 @@ export interface SuiteExecutionRecord extends SuiteExecutionSummary {
   recent_logs: LogEntryPayload[];
 }
 
-/** Options of {@link ExecutionStore}. */
-export interface ExecutionStoreOptions {
-  /** Suite executions kept; the oldest finished ones are forgotten first. @default 200 */
-  maxSuites?: number;
+/** How many of the latest events and log lines a record keeps. */
+export interface RecentLimits {
   /** Latest events kept per test execution. @default 20 */
   recentEvents?: number;
   /** Latest log lines kept per suite execution. @default 50 */
   recentLogs?: number;
 }
 
+/** Options of {@link ExecutionStore}. */
+export interface ExecutionStoreOptions extends RecentLimits {
+  /** Suite executions kept; the oldest finished ones are forgotten first. @default 200 */
+  maxSuites?: number;
+}
+
+/** The resource kind of a suite execution (`hub.resources`, `useResource`). */
+export const SUITE_EXECUTION = 'suite_execution';
+
 const FINISHED = new Set(['completed', 'failed', 'error', 'cancelled']);
 
+/** A new suite execution record, before its first message. */
+export function newSuiteRecord(id: number): SuiteExecutionRecord {
+  return {
+    type: 'suite_execution',
+    id,
+    suite_execution_id: id,
+    suite_name: undefined,
+    agent_name: undefined,
+    status: 'pending',
+    progress_percent: 0,
+    total_tests: 0,
+    completed_tests: 0,
+    passed_tests: 0,
+    failed_tests: 0,
+    success_rate: undefined,
+    duration_seconds: undefined,
+    started_at: undefined,
+    completed_at: undefined,
+    sequence: 0,
+    events: 0,
+    event_types: {},
+    logs: { debug: 0, info: 0, warning: 0, error: 0, critical: 0 },
+    tests: [],
+    recent_logs: [],
+  };
+}
+
+function testOf(suite: SuiteExecutionRecord, id: number, testId: string): TestExecutionRecord {
+  let test = suite.tests.find((t) => t.id === id);
+  if (!test) {
+    test = {
+      type: 'test_execution',
+      id,
+      test_execution_id: id,
+      suite_execution_id: suite.id,
+      test_id: testId,
+      test_name: undefined,
+      status: 'pending',
+      progress_percent: 0,
+      current_run: undefined,
+      total_runs: undefined,
+      message: undefined,
+      success: undefined,
+      score: undefined,
+      duration_seconds: undefined,
+      error: undefined,
+      started_at: undefined,
+      completed_at: undefined,
+      sequence: 0,
+      events: 0,
+      recent_events: [],
+    };
+    suite.tests.push(test);
+  }
+  return test;
+}
+
 /**
- * The state of every execution, built from the data messages the runner
- * publishes: what a dashboard refetches after a `sequence_gap`.
+ * Applies one data message to one suite execution record, in place; returns
+ * whether the message concerned it. The server's {@link ExecutionStore} and
+ * the page's live copy of the selected suite (`useResource`) both use it, so
+ * they agree.
+ */
+export function applyToSuite(
+  suite: SuiteExecutionRecord,
+  message: DataMessage,
+  limits: RecentLimits = {},
+): boolean {
+  switch (message.type) {
+    case 'suite_progress': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      Object.assign(suite, {
+        suite_name: p.suite_name ?? suite.suite_name,
+        agent_name: p.agent_name ?? suite.agent_name,
+        status: p.status,
+        progress_percent: p.progress_percent,
+        total_tests: p.total_tests,
+        completed_tests: p.completed_tests,
+        passed_tests: p.passed_tests ?? suite.passed_tests,
+        failed_tests: p.failed_tests ?? suite.failed_tests,
+      });
+      return true;
+    }
+    case 'suite_completed': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      Object.assign(suite, {
+        suite_name: p.suite_name ?? suite.suite_name,
+        agent_name: p.agent_name ?? suite.agent_name,
+        status: p.status ?? 'completed',
+        progress_percent: 100,
+        total_tests: p.total_tests,
+        completed_tests: p.passed_tests + p.failed_tests,
+        passed_tests: p.passed_tests,
+        failed_tests: p.failed_tests,
+        success_rate: p.success_rate,
+        duration_seconds: p.duration_seconds,
+      });
+      return true;
+    }
+    case 'test_progress': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      const test = testOf(suite, p.test_execution_id, p.test_id);
+      Object.assign(test, {
+        test_name: p.test_name ?? test.test_name,
+        status: p.status,
+        progress_percent: p.progress_percent,
+        current_run: p.current_run ?? test.current_run,
+        total_runs: p.total_runs ?? test.total_runs,
+        message: p.message ?? test.message,
+      });
+      return true;
+    }
+    case 'test_completed': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      const test = testOf(suite, p.test_execution_id, p.test_id);
+      Object.assign(test, {
+        test_name: p.test_name ?? test.test_name,
+        status: p.success ? 'passed' : 'failed',
+        progress_percent: 100,
+        success: p.success,
+        score: p.score,
+        duration_seconds: p.duration_seconds,
+        error: p.error,
+      });
+      return true;
+    }
+    case 'delta_update': {
+      const p = message.payload;
+      const id = Number(p.resource_id);
+      const record =
+        p.resource_type === 'suite_execution' && id === suite.id
+          ? suite
+          : p.resource_type === 'test_execution'
+            ? suite.tests.find((t) => t.id === id)
+            : undefined;
+      if (!record) return false;
+      record.sequence = p.sequence;
+      for (const key of ['status', 'started_at', 'completed_at', 'score', 'duration_seconds'] as const) {
+        if (key in p.changes) Object.assign(record, { [key]: p.changes[key] });
+      }
+      return true;
+    }
+    case 'event': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      suite.events += 1;
+      suite.event_types[p.event_type] = (suite.event_types[p.event_type] ?? 0) + 1;
+      const test = suite.tests.find((t) => t.id === p.test_execution_id);
+      if (test) {
+        test.events += 1;
+        test.recent_events.push(p);
+        if (test.recent_events.length > (limits.recentEvents ?? 20)) test.recent_events.shift();
+      }
+      return true;
+    }
+    case 'log_entry': {
+      const p = message.payload;
+      if (p.suite_execution_id !== suite.id) return false;
+      suite.logs[p.level] += 1;
+      suite.recent_logs.push(p);
+      if (suite.recent_logs.length > (limits.recentLogs ?? 50)) suite.recent_logs.shift();
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Messages that make a suite execution known. */
+const CREATES: ReadonlySet<string> = new Set([
+  'suite_progress',
+  'suite_completed',
+  'test_progress',
+  'test_completed',
+]);
+
+/**
+ * The state of every execution, built from the data messages the hub
+ * delivers (`hub.resources.follow`): `GET /api/executions`, and the
+ * `suite_execution` resource a page holds live.
  */
 export class ExecutionStore {
   readonly #suites = new Map<number, SuiteExecutionRecord>();
-  readonly #tests = new Map<number, TestExecutionRecord>();
+  /** The suite of each test execution. */
+  readonly #testSuites = new Map<number, number>();
   readonly #maxSuites: number;
-  readonly #recentEvents: number;
-  readonly #recentLogs: number;
+  readonly #limits: RecentLimits;
 
   constructor(options: ExecutionStoreOptions = {}) {
     this.#maxSuites = options.maxSuites ?? 200;
-    this.#recentEvents = options.recentEvents ?? 20;
-    this.#recentLogs = options.recentLogs ?? 50;
+    this.#limits = { recentEvents: options.recentEvents ?? 20, recentLogs: options.recentLogs ?? 50 };
   }
 
   /** Applies published messages, in order. */
@@ -92,6 +281,7 @@ export class ExecutionStore {
   list(): SuiteExecutionSummary[] {
     return [...this.#suites.values()].reverse().map(({ tests: _tests, recent_logs: _logs, ...summary }) => ({
       ...summary,
+      event_types: { ...summary.event_types },
       logs: { ...summary.logs },
     }));
   }
@@ -100,172 +290,37 @@ export class ExecutionStore {
   get(id: number): SuiteExecutionRecord | TestExecutionRecord | undefined {
     const suite = this.#suites.get(id);
     if (suite) return structuredClone(suite);
-    const test = this.#tests.get(id);
+    const suiteId = this.#testSuites.get(id);
+    const test =
+      suiteId === undefined ? undefined : this.#suites.get(suiteId)?.tests.find((t) => t.id === id);
     return test ? structuredClone(test) : undefined;
   }
 
   #applyOne(message: DataMessage): void {
-    switch (message.type) {
-      case 'suite_progress': {
-        const p = message.payload;
-        const suite = this.#suite(p.suite_execution_id);
-        Object.assign(suite, {
-          suite_name: p.suite_name ?? suite.suite_name,
-          agent_name: p.agent_name ?? suite.agent_name,
-          status: p.status,
-          progress_percent: p.progress_percent,
-          total_tests: p.total_tests,
-          completed_tests: p.completed_tests,
-          passed_tests: p.passed_tests ?? suite.passed_tests,
-          failed_tests: p.failed_tests ?? suite.failed_tests,
-        });
-        break;
-      }
-      case 'suite_completed': {
-        const p = message.payload;
-        const suite = this.#suite(p.suite_execution_id);
-        Object.assign(suite, {
-          suite_name: p.suite_name ?? suite.suite_name,
-          agent_name: p.agent_name ?? suite.agent_name,
-          status: p.status ?? 'completed',
-          progress_percent: 100,
-          total_tests: p.total_tests,
-          completed_tests: p.passed_tests + p.failed_tests,
-          passed_tests: p.passed_tests,
-          failed_tests: p.failed_tests,
-          success_rate: p.success_rate,
-          duration_seconds: p.duration_seconds,
-        });
-        this.#evict();
-        break;
-      }
-      case 'test_progress': {
-        const p = message.payload;
-        const test = this.#test(p.test_execution_id, p.suite_execution_id, p.test_id);
-        Object.assign(test, {
-          test_name: p.test_name ?? test.test_name,
-          status: p.status,
-          progress_percent: p.progress_percent,
-          current_run: p.current_run ?? test.current_run,
-          total_runs: p.total_runs ?? test.total_runs,
-          message: p.message ?? test.message,
-        });
-        break;
-      }
-      case 'test_completed': {
-        const p = message.payload;
-        const test = this.#test(p.test_execution_id, p.suite_execution_id, p.test_id);
-        Object.assign(test, {
-          test_name: p.test_name ?? test.test_name,
-          status: p.success ? 'passed' : 'failed',
-          progress_percent: 100,
-          success: p.success,
-          score: p.score,
-          duration_seconds: p.duration_seconds,
-          error: p.error,
-        });
-        break;
-      }
-      case 'delta_update': {
-        const p = message.payload;
-        const id = typeof p.resource_id === 'number' ? p.resource_id : Number(p.resource_id);
-        const record =
-          p.resource_type === 'test_execution'
-            ? this.#tests.get(id)
-            : p.resource_type === 'suite_execution'
-              ? this.#suites.get(id)
-              : undefined;
-        if (!record) break;
-        record.sequence = p.sequence;
-        for (const key of ['status', 'started_at', 'completed_at', 'score', 'duration_seconds'] as const) {
-          if (key in p.changes) Object.assign(record, { [key]: p.changes[key] });
-        }
-        break;
-      }
-      case 'event': {
-        const p = message.payload;
-        const suite = this.#suites.get(p.suite_execution_id);
-        if (suite) suite.events += 1;
-        const test = p.test_execution_id === undefined ? undefined : this.#tests.get(p.test_execution_id);
-        if (test) {
-          test.events += 1;
-          test.recent_events.push(p);
-          if (test.recent_events.length > this.#recentEvents) test.recent_events.shift();
-        }
-        break;
-      }
-      case 'log_entry': {
-        const p = message.payload;
-        const suite = p.suite_execution_id === undefined ? undefined : this.#suites.get(p.suite_execution_id);
-        if (suite) {
-          suite.logs[p.level] += 1;
-          suite.recent_logs.push(p);
-          if (suite.recent_logs.length > this.#recentLogs) suite.recent_logs.shift();
-        }
-        break;
-      }
-    }
-  }
-
-  #suite(id: number): SuiteExecutionRecord {
-    let suite = this.#suites.get(id);
+    const suiteId = this.#suiteOf(message);
+    if (suiteId === undefined) return;
+    let suite = this.#suites.get(suiteId);
     if (!suite) {
-      suite = {
-        type: 'suite_execution',
-        id,
-        suite_execution_id: id,
-        suite_name: undefined,
-        agent_name: undefined,
-        status: 'pending',
-        progress_percent: 0,
-        total_tests: 0,
-        completed_tests: 0,
-        passed_tests: 0,
-        failed_tests: 0,
-        success_rate: undefined,
-        duration_seconds: undefined,
-        started_at: undefined,
-        completed_at: undefined,
-        sequence: 0,
-        events: 0,
-        logs: { debug: 0, info: 0, warning: 0, error: 0, critical: 0 },
-        tests: [],
-        recent_logs: [],
-      };
-      this.#suites.set(id, suite);
+      if (!CREATES.has(message.type)) return;
+      suite = newSuiteRecord(suiteId);
+      this.#suites.set(suiteId, suite);
     }
-    return suite;
+    applyToSuite(suite, message, this.#limits);
+    if (message.type === 'test_progress' || message.type === 'test_completed') {
+      this.#testSuites.set(message.payload.test_execution_id, suiteId);
+    } else if (message.type === 'suite_completed') {
+      this.#evict();
+    }
   }
 
-  #test(id: number, suiteId: number, testId: string): TestExecutionRecord {
-    let test = this.#tests.get(id);
-    if (!test) {
-      test = {
-        type: 'test_execution',
-        id,
-        test_execution_id: id,
-        suite_execution_id: suiteId,
-        test_id: testId,
-        test_name: undefined,
-        status: 'pending',
-        progress_percent: 0,
-        current_run: undefined,
-        total_runs: undefined,
-        message: undefined,
-        success: undefined,
-        score: undefined,
-        duration_seconds: undefined,
-        error: undefined,
-        started_at: undefined,
-        completed_at: undefined,
-        sequence: 0,
-        events: 0,
-        recent_events: [],
-      };
-      this.#tests.set(id, test);
-      this.#suite(suiteId).tests.push(test);
+  /** The suite execution a message is about, if any. */
+  #suiteOf(message: DataMessage): number | undefined {
+    if (message.type !== 'delta_update') {
+      return 'suite_execution_id' in message.payload ? message.payload.suite_execution_id : undefined;
     }
-    return test;
+    const id = Number(message.payload.resource_id);
+    if (message.payload.resource_type === 'suite_execution') return id;
+    return message.payload.resource_type === 'test_execution' ? this.#testSuites.get(id) : undefined;
   }
 
   /** Forgets the oldest finished suites (and their tests) beyond `maxSuites`. */
@@ -274,7 +329,7 @@ export class ExecutionStore {
     for (const [id, suite] of this.#suites) {
       if (this.#suites.size <= this.#maxSuites) break;
       if (!FINISHED.has(suite.status)) continue;
-      for (const test of suite.tests) this.#tests.delete(test.id);
+      for (const test of suite.tests) this.#testSuites.delete(test.id);
       this.#suites.delete(id);
     }
   }

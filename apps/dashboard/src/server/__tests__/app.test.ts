@@ -101,6 +101,40 @@ describe('createDashboardServer', () => {
     expect((await getJson(`${base}/api/executions/abc`)).status).toBe(400);
   });
 
+  it('serves a suite execution as a live resource: the record of /api/executions/:id at the position of the stream', async () => {
+    const { dashboard, base, wsUrl } = await start();
+    const client = await connect(wsUrl);
+    await client.request('subscribe', { topic: 'test:completed' });
+    const [done] = await client.waitForData(1);
+    const suiteId = (done!.payload as { suite_execution_id: number }).suite_execution_id;
+    const answer = await client.request('get_resource', {
+      kind: 'suite_execution',
+      resource_id: String(suiteId),
+    });
+    const snapshot = answer.payload as {
+      data: { sequence: number; tests: unknown[] };
+      version: number;
+      offset: number;
+    };
+    expect(snapshot.data.tests.length).toBeGreaterThan(0);
+    expect(snapshot.version).toBe(snapshot.data.sequence);
+    expect(snapshot.offset).toBeGreaterThanOrEqual(done!.offset!);
+
+    // Once the runner stops, the resource over HTTP is exactly the REST record.
+    await dashboard.runner!.stop();
+    const resource = await getJson(`${base}/api/ws/resources/suite_execution/${suiteId}`);
+    const record = await getJson(`${base}/api/executions/${suiteId}`);
+    expect(resource.status).toBe(200);
+    expect(resource.body.data).toEqual(record.body);
+    expect(resource.body.version).toBe(record.body.sequence);
+    // A test execution is not a suite execution; an unknown id is not found.
+    const testId = (record.body.tests as Array<{ id: number }>)[0]!.id;
+    expect((await getJson(`${base}/api/ws/resources/suite_execution/${testId}`)).body.error).toBe(
+      'resource_not_found',
+    );
+    expect((await getJson(`${base}/api/ws/resources/suite_execution/x1`)).status).toBe(404);
+  });
+
   it('answers 404 on the admin and publish endpoints when their tokens are unset', async () => {
     const { base } = await start({ ATP_WS_ADMIN_TOKEN: '', ATP_DEMO: '0' });
     expect((await fetch(`${base}/api/ws/clients`)).status).toBe(404);
