@@ -114,7 +114,9 @@ describe('the dashboard page in headless Chromium', () => {
 
     // A reload keeps the filters (and the suite).
     await page.reload();
-    await expect.poll(() => page.locator('[data-testid=event-row]').count()).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator('[data-testid=event-row]').count(), { timeout: 10_000 })
+      .toBeGreaterThan(0);
     expect(await attributeValues(page, '[data-testid=event-row]', 'data-type')).toEqual(['tool_call']);
 
     await page.click('[aria-labelledby="events-title"] [data-filter="all"]');

@@ -1,9 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createNetServer,
+  type Server,
+  type Socket,
+} from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromiumExecutable, type Disposer, withTimeout } from '@atp/test-utils';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { createDashboardServer, type DashboardServer } from '../src/server/app.js';
+import {
+  createDashboardServer,
+  type DashboardServer,
+  type DashboardServerOptions,
+} from '../src/server/app.js';
 
 const UI_INDEX = fileURLToPath(new URL('../dist/ui/index.html', import.meta.url));
 const MAIN = fileURLToPath(new URL('../dist/server/main.js', import.meta.url));
@@ -63,13 +74,15 @@ export async function openPage(
 /** The dashboard server in this process, on a free port, with a fast simulated runner. */
 export async function startDashboard(
   disposer: Disposer,
-  runner: { seed?: number; speed?: number; firstId?: number } = {},
+  runner: DashboardServerOptions['runner'] = {},
   port = 0,
+  options: Omit<DashboardServerOptions, 'runner' | 'port' | 'host'> = {},
 ): Promise<DashboardServer> {
   const dashboard = await createDashboardServer({
     port,
     host: '127.0.0.1',
     env: {},
+    ...options,
     runner: { speed: SPEED, seed: 11, suiteIntervalMs: [4000, 8000], ...runner },
   });
   disposer.add(() => dashboard.close());
@@ -158,4 +171,81 @@ export async function getJson<T>(url: string): Promise<T> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
   return (await response.json()) as T;
+}
+
+/**
+ * A TCP proxy between the browser and the dashboard, for the network faults a test needs: a
+ * consumer that stops reading (`pause`), and a network outage (`cut`, then `restore`).
+ */
+export class TcpProxy {
+  readonly #server: Server;
+  readonly #pairs = new Set<{ client: Socket; upstream: Socket }>();
+  #down = false;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(disposer: Disposer, targetPort: number): Promise<TcpProxy> {
+    const server = createNetServer();
+    const proxy = new TcpProxy(server);
+    server.on('connection', (client) => proxy.#accept(client, targetPort));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    disposer.add(() => proxy.close());
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Stops reading what the server sends on every open connection: the browser becomes a slow consumer. */
+  pause(): void {
+    for (const { upstream } of this.#pairs) upstream.pause();
+  }
+
+  resume(): void {
+    for (const { upstream } of this.#pairs) upstream.resume();
+  }
+
+  /** A network outage: every connection is dropped and new ones are refused until `restore()`. */
+  cut(): void {
+    this.#down = true;
+    for (const { client, upstream } of this.#pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
+  restore(): void {
+    this.#down = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #accept(client: Socket, targetPort: number): void {
+    if (this.#down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    this.#pairs.add(pair);
+    const end = () => {
+      this.#pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
 }

@@ -1,4 +1,4 @@
-import type { SuiteExecutionRecord, SuiteExecutionSummary } from './types.js';
+import type { SuiteExecutionSummary } from './types.js';
 
 /** A failed request to the dashboard's REST API. */
 export class ApiError extends Error {
@@ -21,18 +21,4 @@ async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
 export async function fetchExecutions(signal?: AbortSignal): Promise<SuiteExecutionSummary[]> {
   const body = await getJson<{ executions: SuiteExecutionSummary[] }>('/api/executions', signal);
   return body.executions;
-}
-
-/** `GET /api/executions/:id` for a suite execution, or `undefined` when the server does not know it. */
-export async function fetchSuiteExecution(
-  id: number,
-  signal?: AbortSignal,
-): Promise<SuiteExecutionRecord | undefined> {
-  try {
-    const record = await getJson<SuiteExecutionRecord | { type: string }>(`/api/executions/${id}`, signal);
-    return record.type === 'suite_execution' ? (record as SuiteExecutionRecord) : undefined;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return undefined;
-    throw error;
-  }
 }

@@ -1,14 +1,31 @@
-import { type ReactElement, useCallback, useEffect, useState, useSyncExternalStore } from 'react';
-import { fetchExecutions, fetchSuiteExecution } from './api.js';
+import { type ResourceView, useATPWebSocket } from '@atp/ws-react';
+import { type ReactElement, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { fetchExecutions } from './api.js';
 import { Header } from './components/header.js';
 import { RecoveryNotice } from './components/recovery-notice.js';
 import { SuiteDetailView } from './components/suite-detail.js';
 import { SuiteList } from './components/suite-list.js';
 import { DashboardStore } from './dashboard-store.js';
 import { DetailFeeds, SuiteFeeds } from './feeds.js';
-import type { Suite } from './types.js';
+import {
+  type Suite,
+  type SuiteDetail,
+  type SuiteExecutionRecord,
+  type SuiteFeed,
+  toSuite,
+  toTestRun,
+} from './types.js';
 import { useGapRecovery } from './use-gap-recovery.js';
 import { useViewState } from './use-view-state.js';
+
+declare global {
+  interface Window {
+    /** What the page shows of the selected suite, for the end-to-end tests to compare with the server. */
+    atpDashboard?: { readonly suiteId: number | undefined; readonly status: string; readonly data: unknown };
+  }
+}
+
+const LOADING: ResourceView<SuiteExecutionRecord> = { data: undefined, status: 'loading', error: undefined };
 
 /** The suite shown when the URL names none: the newest running one, else the newest. */
 function defaultSuite(suites: readonly Suite[]): number | undefined {
@@ -20,9 +37,12 @@ export function App(): ReactElement {
   const [store] = useState(() => new DashboardStore());
   const snapshot = useSyncExternalStore(store.subscribe, store.getSnapshot);
   const [view, setView] = useViewState();
-  const selectedId = view.suite ?? defaultSuite(snapshot.suites);
-  const unpin = useCallback(() => setView({ suite: undefined }), [setView]);
-  const { notice, dismiss } = useGapRecovery(store, selectedId, unpin);
+  // Suites the server said it does not have: not chosen again by default.
+  const [gone, setGone] = useState<ReadonlySet<number>>(() => new Set());
+  const selectedId = view.suite ?? defaultSuite(snapshot.suites.filter((s) => !gone.has(s.id)));
+  const selected = (snapshot.selected?.id === selectedId ? snapshot.selected?.view : undefined) ?? LOADING;
+  const { notice, dismiss } = useGapRecovery(store);
+  const { on } = useATPWebSocket();
 
   useEffect(() => {
     const controller = new AbortController();
@@ -38,32 +58,34 @@ export function App(): ReactElement {
     if (view.suite === undefined && selectedId !== undefined) setView({ suite: selectedId });
   }, [view.suite, selectedId, setView]);
 
+  // The selected suite is not on this server (a restarted server started runs of its own): move on.
+  const notFound = selected.error?.serverCode === 'resource_not_found';
   useEffect(() => {
-    if (selectedId === undefined) return;
-    const controller = new AbortController();
-    fetchSuiteExecution(selectedId, controller.signal).then(
-      (record) => store.loadDetail(selectedId, record),
-      () => {},
-    );
-    return () => controller.abort();
-  }, [store, selectedId]);
+    if (!notFound || selectedId === undefined) return;
+    setGone((ids) => new Set(ids).add(selectedId));
+    setView({ suite: undefined });
+  }, [notFound, selectedId, setView]);
 
   useEffect(() => {
     if (selectedId === undefined) store.select(undefined);
   }, [store, selectedId]);
 
+  useEffect(() => on('message', () => store.countArrival()), [on, store]);
   useEffect(() => {
     const timer = setInterval(() => store.refreshRate(), 2000);
     return () => clearInterval(timer);
   }, [store]);
 
-  const suite = snapshot.suites.find((s) => s.id === selectedId);
-  const detail = snapshot.detail?.suiteId === selectedId ? snapshot.detail : undefined;
+  const record = selected.data?.id === selectedId ? selected.data : undefined;
+  const feed = snapshot.feed?.suiteId === selectedId ? snapshot.feed : undefined;
+  const detail = useMemo(() => record && feed && toDetail(record, feed), [record, feed]);
+  const suite = useMemo(() => record && toSuite(record), [record]);
   useEffect(() => {
+    window.atpDashboard = { suiteId: selectedId, status: selected.status, data: selected.data };
     document.title = suite
       ? `${suite.name ?? 'Suite'} · ${Math.round(suite.progressPercent)}% · ATP`
       : 'ATP Dashboard';
-  }, [suite]);
+  }, [selectedId, selected, suite]);
 
   return (
     <div className="app">
@@ -79,10 +101,11 @@ export function App(): ReactElement {
           onSelect={(id) => setView({ suite: id })}
         />
         <main className="main">
-          {detail ? (
+          {suite && detail ? (
             <SuiteDetailView
               suite={suite}
               detail={detail}
+              status={selected.status}
               eventTypes={view.events}
               logLevels={view.levels}
               onEventTypesChange={(events) => setView({ events })}
@@ -90,7 +113,15 @@ export function App(): ReactElement {
             />
           ) : selectedId !== undefined ? (
             <div className="placeholder">
-              <p className="muted">Loading run #{selectedId}…</p>
+              {notFound ? (
+                <h2>Run #{selectedId} is not on this server</h2>
+              ) : (
+                <p className="muted">
+                  {selected.error
+                    ? `Run #${selectedId}: ${selected.error.message}`
+                    : `Loading run #${selectedId}…`}
+                </p>
+              )}
             </div>
           ) : (
             <div className="placeholder">
@@ -111,4 +142,16 @@ export function App(): ReactElement {
       </footer>
     </div>
   );
+}
+
+/** The detail of the selected suite: its record (a live resource) with its event and log feeds. */
+function toDetail(record: SuiteExecutionRecord, feed: SuiteFeed): SuiteDetail {
+  return {
+    suiteId: record.id,
+    tests: record.tests.map(toTestRun).sort((a, b) => b.id - a.id),
+    events: feed.events,
+    logs: feed.logs,
+    eventCounts: record.event_types,
+    logCounts: record.logs,
+  };
 }

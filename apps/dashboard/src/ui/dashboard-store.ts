@@ -1,40 +1,19 @@
-import type { MessageMeta } from '@atp/ws-react';
+import type { MessageMeta, ResourceView } from '@atp/ws-react';
 import {
   type DeltaUpdatePayload,
   type EventItem,
   type EventPayload,
   FINISHED_STATUSES,
-  LOG_LEVELS,
   type LogEntryPayload,
   type LogItem,
-  type LogLevel,
   type Suite,
   type SuiteCompletedPayload,
   type SuiteExecutionRecord,
   type SuiteExecutionSummary,
+  type SuiteFeed,
   type SuiteProgressPayload,
-  type TestCompletedPayload,
-  type TestExecutionRecord,
-  type TestProgressPayload,
-  type TestRun,
+  toSuite,
 } from './types.js';
-
-/** The selected suite's tests, events and logs. */
-export interface SuiteDetail {
-  readonly suiteId: number;
-  /** The newest first (the running one on top). */
-  readonly tests: readonly TestRun[];
-  /** Oldest first; the newest `maxItems` are kept. */
-  readonly events: readonly EventItem[];
-  /** Oldest first; the newest `maxItems` are kept. */
-  readonly logs: readonly LogItem[];
-  /** Every event received for this run, by type (not capped). */
-  readonly eventCounts: Readonly<Record<string, number>>;
-  /** Every log line received for this run, by level (not capped). */
-  readonly logCounts: Readonly<Record<LogLevel, number>>;
-  /** The server does not know this execution (404). */
-  readonly missing: boolean;
-}
 
 /** What the page renders: one immutable snapshot per flush. */
 export interface DashboardSnapshot {
@@ -42,7 +21,10 @@ export interface DashboardSnapshot {
   readonly suites: readonly Suite[];
   /** The first `GET /api/executions` answered (or failed), so an empty list means no suites. */
   readonly suitesLoaded: boolean;
-  readonly detail: SuiteDetail | undefined;
+  /** The selected suite's event stream and log tail. */
+  readonly feed: SuiteFeed | undefined;
+  /** The selected suite's record, a live resource (`useSuiteExecution`), and which suite it is. */
+  readonly selected: { readonly id: number; readonly view: ResourceView<SuiteExecutionRecord> } | undefined;
   /** Data messages per second over the last few seconds. */
   readonly rate: number;
 }
@@ -55,27 +37,20 @@ export interface DashboardStoreOptions {
   schedule?: (flush: () => void) => void;
 }
 
-interface MutableDetail {
+interface MutableFeed {
   suiteId: number;
-  tests: Map<number, TestRun>;
   /** Stream positions (`epoch:offset`) already applied: a message is applied once however often it comes. */
   seen: Set<string>;
   events: EventItem[];
   logs: LogItem[];
-  eventCounts: Record<string, number>;
-  logCounts: Record<LogLevel, number>;
-  missing: boolean;
 }
 
 const RATE_WINDOW_MS = 5000;
-/** Suites whose detail is kept after another one is selected, so that selecting one again loses nothing. */
-const KEPT_DETAILS = 12;
+/** Suites whose feed is kept after another one is selected, so that selecting one again loses nothing. */
+const KEPT_FEEDS = 12;
 
 /** Where a message sits in the stream: its identity. */
 type Position = Pick<MessageMeta, 'epoch' | 'offset'>;
-
-const emptyLogCounts = (): Record<LogLevel, number> =>
-  Object.fromEntries(LOG_LEVELS.map((level) => [level, 0])) as Record<LogLevel, number>;
 
 /** Requests a frame, or a timer when frames are throttled (a hidden tab), whichever comes first. */
 function scheduleFrame(flush: () => void): void {
@@ -90,8 +65,10 @@ function scheduleFrame(flush: () => void): void {
 }
 
 /**
- * The page's state, fed by data messages and REST snapshots: suites with
- * their progress and the selected suite's tests, events and logs. Messages
+ * The page's state besides the selected suite (a live resource, see
+ * `use-suite-execution.ts`): the suites with their progress, fed by data
+ * messages and `GET /api/executions`, and the selected suite's event stream
+ * and log tail, replayed from the start of its run. Messages
  * are applied as they come and listeners hear about them once per frame, so a
  * whole-run replay of thousands of messages renders a few times, not thousands.
  *
@@ -101,9 +78,10 @@ function scheduleFrame(flush: () => void): void {
 export class DashboardStore {
   readonly #suites = new Map<number, Suite>();
   #suitesLoaded = false;
-  /** Details of the suites selected in this page's life, the selected one last. */
-  readonly #details = new Map<number, MutableDetail>();
+  /** Feeds of the suites selected in this page's life, the selected one last. */
+  readonly #feeds = new Map<number, MutableFeed>();
   #selected: number | undefined;
+  #selectedView: DashboardSnapshot['selected'];
   readonly #arrivals: number[] = [];
   readonly #listeners = new Set<() => void>();
   readonly #maxItems: number;
@@ -139,7 +117,6 @@ export class DashboardStore {
   // ── suites ────────────────────────────────────────────────────────────────
 
   applySuiteProgress(p: SuiteProgressPayload): void {
-    this.#arrived();
     const current = this.#suites.get(p.suite_execution_id);
     if (current && sameRun(current, p) && isStale(current, p.completed_tests)) {
       this.#changed();
@@ -163,7 +140,6 @@ export class DashboardStore {
   }
 
   applySuiteCompleted(p: SuiteCompletedPayload): void {
-    this.#arrived();
     const current = this.#suites.get(p.suite_execution_id);
     this.#suites.set(p.suite_execution_id, {
       id: p.suite_execution_id,
@@ -184,7 +160,6 @@ export class DashboardStore {
 
   /** `delta_update` of a `suite_execution`: only its start time is not in the progress messages. */
   applySuiteDelta(p: DeltaUpdatePayload): void {
-    this.#arrived();
     const startedAt = p.changes.started_at;
     const current = this.#suites.get(Number(p.resource_id));
     if (current && typeof startedAt === 'string') {
@@ -201,7 +176,7 @@ export class DashboardStore {
     if (replace) this.#suites.clear();
     for (const record of list) {
       const current = this.#suites.get(record.id);
-      const incoming = fromSummary(record);
+      const incoming = toSuite(record);
       if (!replace && current && sameRun(current, incoming) && isStale(current, incoming.completedTests)) {
         if (!current.startedAt && incoming.startedAt) {
           this.#suites.set(record.id, { ...current, startedAt: incoming.startedAt });
@@ -220,89 +195,42 @@ export class DashboardStore {
     this.#changed();
   }
 
-  // ── the selected suite ────────────────────────────────────────────────────
+  // ── the selected suite's event stream and log tail ───────────────────────
 
   /**
-   * Shows a suite's detail: the one kept from an earlier selection (its
+   * Shows a suite's feed: the one kept from an earlier selection (its
    * subscriptions replay from the start, and what was already applied is
    * skipped), or a new one.
    */
   select(suiteId: number | undefined): void {
     this.#selected = suiteId;
     if (suiteId !== undefined) {
-      const detail = this.#details.get(suiteId) ?? newDetail(suiteId);
-      this.#details.delete(suiteId);
-      this.#details.set(suiteId, detail);
-      for (const id of this.#details.keys()) {
-        if (this.#details.size <= KEPT_DETAILS) break;
-        this.#details.delete(id);
+      const feed = this.#feeds.get(suiteId) ?? { suiteId, seen: new Set(), events: [], logs: [] };
+      this.#feeds.delete(suiteId);
+      this.#feeds.set(suiteId, feed);
+      for (const id of this.#feeds.keys()) {
+        if (this.#feeds.size <= KEPT_FEEDS) break;
+        this.#feeds.delete(id);
       }
     }
     this.#changed();
   }
 
   /**
-   * Forgets every suite and detail: after the server lost its history (a new
-   * epoch) nothing shown is current any more, and the resume replays what the
-   * new stream has from its start.
+   * Forgets every suite and feed: after the server lost its history (a new
+   * epoch) nothing listed is current any more, and the resume replays what
+   * the new stream has from its start.
    */
   reset(): void {
     this.#suites.clear();
-    this.#details.clear();
+    this.#feeds.clear();
     this.select(this.#selected);
   }
 
-  applyTestProgress(p: TestProgressPayload, at: Position): void {
-    this.#arrived();
-    const detail = this.#detailFor(p.suite_execution_id, at);
-    if (!detail) return;
-    const current = detail.tests.get(p.test_execution_id);
-    if (current && (FINISHED_STATUSES.has(current.status) || p.progress_percent < current.progressPercent)) {
-      this.#changed();
-      return;
-    }
-    detail.tests.set(p.test_execution_id, {
-      id: p.test_execution_id,
-      testId: p.test_id,
-      name: p.test_name ?? current?.name,
-      status: p.status,
-      progressPercent: p.progress_percent,
-      currentRun: p.current_run ?? current?.currentRun,
-      totalRuns: p.total_runs ?? current?.totalRuns,
-      message: p.message ?? current?.message,
-      score: current?.score,
-      durationSeconds: current?.durationSeconds,
-      error: current?.error,
-    });
-    this.#changed();
-  }
-
-  applyTestCompleted(p: TestCompletedPayload, at: Position): void {
-    this.#arrived();
-    const detail = this.#detailFor(p.suite_execution_id, at);
-    if (!detail) return;
-    const current = detail.tests.get(p.test_execution_id);
-    detail.tests.set(p.test_execution_id, {
-      id: p.test_execution_id,
-      testId: p.test_id,
-      name: p.test_name ?? current?.name,
-      status: p.success ? 'passed' : 'failed',
-      progressPercent: 100,
-      currentRun: current?.totalRuns ?? current?.currentRun,
-      totalRuns: current?.totalRuns,
-      message: current?.message,
-      score: p.score,
-      durationSeconds: p.duration_seconds,
-      error: p.error,
-    });
-    this.#changed();
-  }
-
   applyEvent(p: EventPayload, at: Position): void {
-    this.#arrived();
-    const detail = this.#detailFor(p.suite_execution_id, at);
-    if (!detail) return;
-    detail.events.push({
+    const feed = this.#feedFor(p.suite_execution_id, at);
+    if (!feed) return;
+    feed.events.push({
       key: `${at.epoch}:${at.offset}`,
       testExecutionId: p.test_execution_id,
       type: p.event_type,
@@ -310,17 +238,14 @@ export class DashboardStore {
       durationMs: p.duration_ms,
       payload: p.payload,
     });
-    detail.eventCounts[p.event_type] = (detail.eventCounts[p.event_type] ?? 0) + 1;
-    if (detail.events.length > this.#maxItems * 1.2)
-      detail.events.splice(0, detail.events.length - this.#maxItems);
+    if (feed.events.length > this.#maxItems * 1.2) feed.events.splice(0, feed.events.length - this.#maxItems);
     this.#changed();
   }
 
   applyLog(p: LogEntryPayload, at: Position): void {
-    this.#arrived();
-    const detail = p.suite_execution_id === undefined ? undefined : this.#detailFor(p.suite_execution_id, at);
-    if (!detail) return;
-    detail.logs.push({
+    const feed = p.suite_execution_id === undefined ? undefined : this.#feedFor(p.suite_execution_id, at);
+    if (!feed) return;
+    feed.logs.push({
       key: `${at.epoch}:${at.offset}`,
       testExecutionId: p.test_execution_id,
       level: p.level,
@@ -328,30 +253,23 @@ export class DashboardStore {
       timestamp: p.timestamp,
       source: p.source,
     });
-    detail.logCounts[p.level] += 1;
-    if (detail.logs.length > this.#maxItems * 1.2) detail.logs.splice(0, detail.logs.length - this.#maxItems);
+    if (feed.logs.length > this.#maxItems * 1.2) feed.logs.splice(0, feed.logs.length - this.#maxItems);
     this.#changed();
   }
 
   /**
-   * Takes `GET /api/executions/:id` (or its 404 as `undefined`): the tests
-   * as the server has them, merged without moving any back; the suite's own
-   * fields update the suite list.
+   * Takes the selected suite's live record as `useResource` has it now: shown
+   * at the next frame with the rest, so that a fast run renders once per frame.
    */
-  loadDetail(suiteId: number, record: SuiteExecutionRecord | undefined): void {
-    const detail = this.#details.get(suiteId);
-    if (!detail) return;
-    detail.missing = record === undefined;
-    if (record) {
-      this.loadSuites([record]);
-      for (const test of record.tests) {
-        const current = detail.tests.get(test.id);
-        const incoming = fromTestRecord(test);
-        if (current && (FINISHED_STATUSES.has(current.status) || isBehind(incoming, current))) continue;
-        detail.tests.set(test.id, incoming);
-      }
-    }
+  setSelected(id: number, view: ResourceView<SuiteExecutionRecord>): void {
+    if (this.#selectedView?.view === view && this.#selectedView.id === id) return;
+    this.#selectedView = { id, view };
     this.#changed();
+  }
+
+  /** Counts a data message the page received, for the rate. */
+  countArrival(): void {
+    this.#arrived();
   }
 
   /** Recomputes the message rate when it may have changed (call every second or two). */
@@ -361,14 +279,14 @@ export class DashboardStore {
 
   // ── internals ─────────────────────────────────────────────────────────────
 
-  /** The detail a message of `suiteId` goes to, or `undefined` (not shown, or already applied). */
-  #detailFor(suiteId: number, at: Position): MutableDetail | undefined {
-    const detail = this.#details.get(suiteId);
-    if (!detail) return undefined;
+  /** The feed a message of `suiteId` goes to, or `undefined` (not shown, or already applied). */
+  #feedFor(suiteId: number, at: Position): MutableFeed | undefined {
+    const feed = this.#feeds.get(suiteId);
+    if (!feed) return undefined;
     const key = `${at.epoch}:${at.offset}`;
-    if (detail.seen.has(key)) return undefined;
-    detail.seen.add(key);
-    return detail;
+    if (feed.seen.has(key)) return undefined;
+    feed.seen.add(key);
+    return feed;
   }
 
   #arrived(): void {
@@ -400,31 +318,15 @@ export class DashboardStore {
       (a, b) =>
         Number(FINISHED_STATUSES.has(a.status)) - Number(FINISHED_STATUSES.has(b.status)) || b.id - a.id,
     );
-    const d = this.#selected === undefined ? undefined : this.#details.get(this.#selected);
-    const detail: SuiteDetail | undefined = d && {
-      suiteId: d.suiteId,
-      tests: [...d.tests.values()].sort((a, b) => b.id - a.id),
-      events: d.events.slice(-this.#maxItems),
-      logs: d.logs.slice(-this.#maxItems),
-      eventCounts: { ...d.eventCounts },
-      logCounts: { ...d.logCounts },
-      missing: d.missing,
+    const f = this.#selected === undefined ? undefined : this.#feeds.get(this.#selected);
+    const feed: SuiteFeed | undefined = f && {
+      suiteId: f.suiteId,
+      events: f.events.slice(-this.#maxItems),
+      logs: f.logs.slice(-this.#maxItems),
     };
-    return { suites, suitesLoaded: this.#suitesLoaded, detail, rate: this.#rate() };
+    const selected = this.#selectedView?.id === this.#selected ? this.#selectedView : undefined;
+    return { suites, suitesLoaded: this.#suitesLoaded, feed, selected, rate: this.#rate() };
   }
-}
-
-function newDetail(suiteId: number): MutableDetail {
-  return {
-    suiteId,
-    tests: new Map(),
-    seen: new Set(),
-    events: [],
-    logs: [],
-    eventCounts: {},
-    logCounts: emptyLogCounts(),
-    missing: false,
-  };
 }
 
 /** Whether a message is about the same run as what is shown (ids are reused after a server restart). */
@@ -439,41 +341,4 @@ function sameRun(
 /** A progress report older than what is shown. */
 function isStale(current: Suite, completedTests: number): boolean {
   return FINISHED_STATUSES.has(current.status) || completedTests < current.completedTests;
-}
-
-function isBehind(incoming: TestRun, current: TestRun): boolean {
-  return !FINISHED_STATUSES.has(incoming.status) && incoming.progressPercent < current.progressPercent;
-}
-
-function fromSummary(r: SuiteExecutionSummary): Suite {
-  return {
-    id: r.id,
-    name: r.suite_name,
-    agent: r.agent_name,
-    status: r.status,
-    progressPercent: r.progress_percent,
-    totalTests: r.total_tests,
-    completedTests: r.completed_tests,
-    passedTests: r.passed_tests,
-    failedTests: r.failed_tests,
-    successRate: r.success_rate,
-    durationSeconds: r.duration_seconds,
-    startedAt: r.started_at,
-  };
-}
-
-function fromTestRecord(t: TestExecutionRecord): TestRun {
-  return {
-    id: t.id,
-    testId: t.test_id,
-    name: t.test_name,
-    status: t.status,
-    progressPercent: t.progress_percent,
-    currentRun: t.current_run,
-    totalRuns: t.total_runs,
-    message: t.message,
-    score: t.score,
-    durationSeconds: t.duration_seconds,
-    error: t.error,
-  };
 }

@@ -1,6 +1,7 @@
 import { type Filter, useATPSubscription } from '@atp/ws-react';
 import { useLayoutEffect, useMemo } from 'react';
 import type { DashboardStore } from './dashboard-store.js';
+import { useSuiteExecution } from './use-suite-execution.js';
 
 /** Every subscription replays its run from the first message kept: a page opened late misses nothing. */
 const FROM_START = { from: 'start' } as const;
@@ -22,16 +23,18 @@ export function SuiteFeeds({ store }: { store: DashboardStore }): null {
 }
 
 /**
- * Feeds the selected suite's detail: its tests, events and logs from the
- * first one of the run, then live. Selecting the suite again later replays
- * it again; the store applies each message (by stream position) once.
+ * Feeds the selected suite: its record (state, tests, counts) as a live
+ * resource (`use-suite-execution.ts`), handed to the store, which renders
+ * once per frame; and its event stream and log tail from the first event of
+ * the run, then live. Selecting the suite again later replays them again; the
+ * store applies each message (by stream position) once.
  */
 export function DetailFeeds({ store, suiteId }: { store: DashboardStore; suiteId: number }): null {
   const filter = useMemo<Filter>(() => ({ suite_execution_id: suiteId }), [suiteId]);
   // Before the subscriptions' effects, so the replay has its detail to land in.
   useLayoutEffect(() => store.select(suiteId), [store, suiteId]);
-  useATPSubscription('test:progress', filter, (p, at) => store.applyTestProgress(p, at), FROM_START);
-  useATPSubscription('test:completed', filter, (p, at) => store.applyTestCompleted(p, at), FROM_START);
+  const record = useSuiteExecution(suiteId);
+  useLayoutEffect(() => store.setSelected(suiteId, record), [store, suiteId, record]);
   useATPSubscription('events:*', filter, (p, at) => store.applyEvent(p, at), FROM_START);
   useATPSubscription('logs', filter, (p, at) => store.applyLog(p, at), FROM_START);
   return null;

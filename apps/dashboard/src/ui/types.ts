@@ -1,10 +1,12 @@
 import type { DataPayload } from '@atp/ws-react';
 
-export type {
+import type {
   SuiteExecutionRecord,
   SuiteExecutionSummary,
   TestExecutionRecord,
 } from '../server/executions.js';
+
+export type { SuiteExecutionRecord, SuiteExecutionSummary, TestExecutionRecord };
 
 export type SuiteProgressPayload = DataPayload<'suite_progress'>;
 export type SuiteCompletedPayload = DataPayload<'suite_completed'>;
@@ -89,4 +91,61 @@ export interface LogItem {
   readonly message: string;
   readonly timestamp: string;
   readonly source: string | undefined;
+}
+
+/** The selected suite's event stream and log tail, as replayed from the start of its run. */
+export interface SuiteFeed {
+  readonly suiteId: number;
+  /** Oldest first; the newest `maxItems` are kept. */
+  readonly events: readonly EventItem[];
+  /** Oldest first; the newest `maxItems` are kept. */
+  readonly logs: readonly LogItem[];
+}
+
+/** What the detail of the selected suite shows. */
+export interface SuiteDetail {
+  readonly suiteId: number;
+  /** The newest first (the running one on top). */
+  readonly tests: readonly TestRun[];
+  readonly events: readonly EventItem[];
+  readonly logs: readonly LogItem[];
+  /** Every event of the run, by type (not capped). */
+  readonly eventCounts: Readonly<Record<string, number>>;
+  /** Every log line of the run, by level (not capped). */
+  readonly logCounts: Readonly<Record<LogLevel, number>>;
+}
+
+/** A suite of `GET /api/executions` (or the selected suite's record) as the page shows it. */
+export function toSuite(r: SuiteExecutionSummary): Suite {
+  return {
+    id: r.id,
+    name: r.suite_name,
+    agent: r.agent_name,
+    status: r.status,
+    progressPercent: r.progress_percent,
+    totalTests: r.total_tests,
+    completedTests: r.completed_tests,
+    passedTests: r.passed_tests,
+    failedTests: r.failed_tests,
+    successRate: r.success_rate,
+    durationSeconds: r.duration_seconds,
+    startedAt: r.started_at,
+  };
+}
+
+/** A test of the selected suite's record as the page shows it. */
+export function toTestRun(t: TestExecutionRecord): TestRun {
+  return {
+    id: t.id,
+    testId: t.test_id,
+    name: t.test_name,
+    status: t.status,
+    progressPercent: t.progress_percent,
+    currentRun: t.current_run,
+    totalRuns: t.total_runs,
+    message: t.message,
+    score: t.score,
+    durationSeconds: t.duration_seconds,
+    error: t.error,
+  };
 }

@@ -46,6 +46,7 @@ const summary = (overrides: Partial<SuiteExecutionSummary>): SuiteExecutionSumma
   completed_at: undefined,
   sequence: 0,
   events: 0,
+  event_types: {},
   logs: { debug: 0, info: 0, warning: 0, error: 0, critical: 0 },
   ...overrides,
 });
@@ -99,23 +100,22 @@ describe('DashboardStore', () => {
       { suite_execution_id: 1, level: 'info', message: 'hi', timestamp: '2024-01-15T10:30:00Z' },
       at(13),
     );
-    const detail = s.getSnapshot().detail!;
-    expect(detail.events.map((e) => e.key)).toEqual(['e1:10', 'e1:11']);
-    expect(detail.eventCounts).toEqual({ tool_call: 2 });
-    expect(detail.logCounts.info).toBe(2);
+    const feed = s.getSnapshot().feed!;
+    expect(feed.events.map((e) => e.key)).toEqual(['e1:10', 'e1:11']);
+    expect(feed.logs.map((l) => l.key)).toEqual(['e1:12', 'e1:13']);
   });
 
-  it('keeps a suite detail across another selection, so selecting it again loses nothing and repeats nothing', () => {
+  it('keeps a suite feed across another selection, so selecting it again loses nothing and repeats nothing', () => {
     const s = store();
     s.select(1);
     s.applyEvent(event(1), at(10));
     s.select(7);
     s.applyEvent(event(2), at(11));
-    expect(s.getSnapshot().detail).toMatchObject({ suiteId: 7, events: [] });
+    expect(s.getSnapshot().feed).toMatchObject({ suiteId: 7, events: [] });
     s.select(1);
     s.applyEvent(event(1), at(10));
     s.applyEvent(event(3), at(12));
-    expect(s.getSnapshot().detail?.events.map((e) => e.key)).toEqual(['e1:10', 'e1:11', 'e1:12']);
+    expect(s.getSnapshot().feed?.events.map((e) => e.key)).toEqual(['e1:10', 'e1:11', 'e1:12']);
   });
 
   it('after reset() holds nothing of the old stream but keeps the selection', () => {
@@ -125,9 +125,9 @@ describe('DashboardStore', () => {
     s.applyEvent(event(1), at(10));
     s.reset();
     expect(s.getSnapshot().suites).toEqual([]);
-    expect(s.getSnapshot().detail).toMatchObject({ suiteId: 1, events: [] });
+    expect(s.getSnapshot().feed).toMatchObject({ suiteId: 1, events: [] });
     s.applyEvent(event(1), at(10, 'e2'));
-    expect(s.getSnapshot().detail?.events).toHaveLength(1);
+    expect(s.getSnapshot().feed?.events).toHaveLength(1);
   });
 
   it('replaces the suites with the REST list after a gap, and merges it otherwise', () => {

@@ -1,7 +1,7 @@
 import type { ReactElement } from 'react';
-import type { SuiteDetail } from '../dashboard-store.js';
 import { formatCount, formatRate, formatScore, formatSeconds, formatTime } from '../format.js';
-import type { LogLevel, Suite } from '../types.js';
+import type { ResourceStatus } from '@atp/ws-react';
+import type { LogLevel, Suite, SuiteDetail } from '../types.js';
 import { EventStream } from './event-stream.js';
 import { LogTail } from './log-tail.js';
 import { SuiteProgressBar } from './progress-bar.js';
@@ -10,8 +10,10 @@ import { TestsTable } from './tests-table.js';
 
 /** Props of {@link SuiteDetailView}. */
 export interface SuiteDetailViewProps {
-  readonly suite: Suite | undefined;
+  readonly suite: Suite;
   readonly detail: SuiteDetail;
+  /** Where the live copy of the run is: `live`, or `resyncing` after a gap (still showing the last state). */
+  readonly status: ResourceStatus;
   readonly eventTypes: readonly string[];
   readonly logLevels: readonly LogLevel[];
   readonly onEventTypesChange: (types: string[]) => void;
@@ -22,32 +24,19 @@ export interface SuiteDetailViewProps {
 export function SuiteDetailView({
   suite,
   detail,
+  status,
   eventTypes,
   logLevels,
   onEventTypesChange,
   onLogLevelsChange,
 }: SuiteDetailViewProps): ReactElement {
-  if (!suite) {
-    return (
-      <div className="placeholder">
-        {detail.missing ? (
-          <>
-            <h2>Run #{detail.suiteId} is not on this server</h2>
-            <p className="muted">It may have been forgotten after a restart. Pick a run from the list.</p>
-          </>
-        ) : (
-          <p className="muted">Loading run #{detail.suiteId}…</p>
-        )}
-      </div>
-    );
-  }
   const scores = detail.tests.map((t) => t.score).filter((s): s is number => typeof s === 'number');
   const average = scores.length > 0 ? scores.reduce((a, b) => a + b, 0) / scores.length : undefined;
   const runningTests = detail.tests.filter((t) => t.status === 'running').length;
   const eventTotal = Object.values(detail.eventCounts).reduce((a, b) => a + b, 0);
   const finished = suite.status !== 'running';
   return (
-    <div className="detail" data-testid="suite-detail" data-suite-id={suite.id}>
+    <div className="detail" data-testid="suite-detail" data-suite-id={suite.id} data-resource={status}>
       <section className="panel summary">
         <div className="summary-head">
           <div>
