@@ -208,7 +208,7 @@ describe('the dashboard page in headless Chromium', () => {
       .toBe(true);
     await shot(page, 'reconnected');
     expect(errors).toEqual([]);
-  });
+  }, 60_000); // two server processes and a browser, beside the other e2e file: more than the default 30 s
 
   it('moves on to a run the restarted server has when the selected one is gone with the old server', async () => {
     const first = await startDashboard(disposer);

@@ -136,7 +136,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     const truth = await expectPageToEqualServer(page, second);
     expect(truth.id === before || truth.id >= 100).toBe(true);
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('(b) after a Redis restart (the Redis broker, on a redis-server of its own)', async () => {
     const redis = await RedisServer.start();
@@ -159,7 +159,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
       .toBeGreaterThan(held);
     await expectPageToEqualServer(page, dashboard);
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('(c) as a slow consumer closed with 1013 (its progress coalesced on the way), resumed', async () => {
     const dashboard = await startDashboard(disposer, { seed: 24 }, 0, {
@@ -198,7 +198,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     await expectPageToEqualServer(page, dashboard);
     expect(errors).toEqual([]);
     console.info(`slow consumer: closed with 1013, ${coalesced} progress messages coalesced`);
-  });
+  }, 60_000);
 
   it('(d) when the page joins 20 minutes into a run (a simulated clock)', async () => {
     const clock = warpClock(3000);
@@ -218,7 +218,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     const [suite] = dashboard.store.list();
     expect(suite?.status).toBe('running');
     expect(clock.now() - Date.parse(suite!.started_at!)).toBeGreaterThanOrEqual(20 * 60_000);
-    expect(suite!.events).toBeGreaterThan(300);
+    expect(suite!.events).toBeGreaterThan(100);
     const { page, errors } = await openPage(browser, disposer);
     await page.goto(`${dashboard.url}/?suite=${suite!.id}`);
     await liveSuite(page);
@@ -229,7 +229,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     const truth = await expectPageToEqualServer(page, dashboard);
     expect(truth.id).toBe(suite!.id);
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('(e) after being offline longer than the history kept', async () => {
     const dashboard = await startDashboard(disposer, { seed: 26 }, 0, {
@@ -253,5 +253,5 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     expect(await page.getByTestId('recovery-notice').textContent()).toMatch(/no longer keeps/);
     await expectPageToEqualServer(page, dashboard);
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 });
