@@ -172,4 +172,20 @@ describe('DashboardStore', () => {
     s.applySuiteProgress(progress(1, { suite_execution_id: 4 }));
     expect(s.getSnapshot().suites.map((x) => x.id)).toEqual([4, 3, 9]);
   });
+
+  it("shows the selected suite's live record at the next frame, and only while that suite is selected", () => {
+    const frames: Array<() => void> = [];
+    const s = new DashboardStore({ schedule: (flush) => frames.push(flush) });
+    s.select(1);
+    const view = { data: undefined, status: 'loading' as const, error: undefined };
+    s.setSelected(1, view);
+    expect(s.getSnapshot().selected).toBeUndefined();
+    for (const frame of frames.splice(0)) frame();
+    expect(s.getSnapshot().selected).toEqual({ id: 1, view });
+    s.setSelected(1, view);
+    expect(frames).toHaveLength(0); // the same view schedules nothing
+    s.select(2);
+    s.flush();
+    expect(s.getSnapshot().selected).toBeUndefined();
+  });
 });
