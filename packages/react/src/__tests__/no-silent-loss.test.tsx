@@ -21,6 +21,11 @@ function Latest() {
   return <p>latest: {latest ? `${latest.progress_percent}%` : 'waiting'}</p>;
 }
 
+function FromStart() {
+  const items = useMessageList('logs', { suite_execution_id: 5 }, { from: 'start' });
+  return <p>tail: {items.map((i) => i.message).join(',')}</p>;
+}
+
 function Tail({ resetOn }: { resetOn?: 'epoch' | 'gap' | 'never' }) {
   const entries = useMessageList('logs', { suite_execution_id: 5 }, { max: 10, from: 'start', resetOn });
   return <p>tail: {entries.map((entry) => entry.message).join(',')}</p>;
@@ -122,10 +127,6 @@ describe('useMessageList history', () => {
     const { options } = clientOptions(`ws://127.0.0.1:${port}/api/ws/updates`);
     const client = new ATPWebSocket(options);
     disposer.add(() => client.disconnect());
-    function FromStart() {
-      const items = useMessageList('logs', { suite_execution_id: 5 }, { from: 'start' });
-      return <p>tail: {items.map((i) => i.message).join(',')}</p>;
-    }
     const view = (shown: boolean) => (
       <ATPWebSocketProvider client={client}>{shown ? <FromStart /> : <p>hidden</p>}</ATPWebSocketProvider>
     );
