@@ -54,14 +54,14 @@ export const tsupConfig = defineConfig([
     sourcemap: false,
     target: 'es2022',
     platform: 'browser',
-    // The browser build swaps eventemitter3 for the tested subset in src/mini-emitter.ts (1 KB gzipped
+    // The browser build swaps eventemitter3 for the tested subset in src/tiny-emitter.ts (1 KB gzipped
     // less), the per-subscription routing and local history for a stand-in that keeps nothing, and
     // `FULL` for `false`, so that the ESM/CJS-only features are dropped (see src/features.ts).
     esbuildPlugins: [
       {
         name: 'browser-swaps',
         setup(build) {
-          const emitter = fileURLToPath(new URL('./src/mini-emitter.ts', import.meta.url));
+          const emitter = fileURLToPath(new URL('./src/tiny-emitter.ts', import.meta.url));
           const history = fileURLToPath(new URL('./src/history.browser.ts', import.meta.url));
           const features = fileURLToPath(new URL('./src/features.browser.ts', import.meta.url));
           build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path: emitter }));

@@ -1,12 +1,13 @@
 type Listener = { fn: (...args: never[]) => void; once: boolean };
 
 /**
- * The subset of eventemitter3's `EventEmitter` that `ATPWebSocket` uses (`on`,
+ * The subset of eventemitter3's `EventEmitter` that `Fallback` offers (`on`,
  * `once`, `off`, `emit`), with the same semantics: listeners run in the order
  * they were added, over a snapshot (adding or removing during `emit` affects the
  * next `emit`), `off(event, fn)` removes every registration of `fn`, `off(event)`
- * removes all. Only the IIFE browser build uses it, in place of eventemitter3 (about
- * 1 KB gzipped less); the ESM/CJS builds use eventemitter3 itself. The parity is tested.
+ * removes all. Only the SSE fallback script (`fallback.global.js`, whose `Fallback` is an
+ * emitter for its users) uses it, in place of eventemitter3 (about 1 KB gzipped less); the
+ * main IIFE build uses the smaller `tiny-emitter.ts`. The parity is tested.
  */
 export class EventEmitter<Events extends object = Record<string, (...args: never[]) => void>> {
   #events = new Map<keyof Events, Listener[]>();

@@ -1,8 +1,10 @@
 import { EventEmitter as EventEmitter3 } from 'eventemitter3';
 import { describe, expect, it } from 'vitest';
 import { EventEmitter as MiniEmitter } from '../mini-emitter.js';
+import { EventEmitter as TinyEmitter } from '../tiny-emitter.js';
 
 type Events = { a: (n: number) => void; b: () => void };
+type Fn = (...args: never[]) => void;
 type Emitter = {
   on(event: keyof Events, fn: (...args: never[]) => void): unknown;
   once(event: keyof Events, fn: (...args: never[]) => void): unknown;
@@ -10,7 +12,8 @@ type Emitter = {
   emit(event: keyof Events, ...args: unknown[]): boolean;
 };
 
-// The IIFE build swaps eventemitter3 for the mini emitter: both must behave the same for what the client uses.
+// The SSE fallback script swaps eventemitter3 for the mini emitter, whose `Fallback` is an emitter for its
+// users: both must behave the same.
 describe.each([
   ['eventemitter3', () => new EventEmitter3<Events>() as unknown as Emitter],
   ['mini-emitter', () => new MiniEmitter<Events>() as unknown as Emitter],
@@ -60,5 +63,60 @@ describe.each([
     emitter.on('b', second);
     emitter.emit('b');
     expect(calls).toEqual(['first', 'second']);
+  });
+});
+
+type ListenerEmitter = {
+  on(event: keyof Events, fn: Fn): unknown;
+  off(event: keyof Events, fn?: Fn): unknown;
+  listeners(event: keyof Events): Fn[];
+};
+
+// The IIFE build swaps eventemitter3 for the tiny emitter: it must behave the same for what the
+// client uses (`on`, `off`, `listeners`; the client calls each listener itself, isolated).
+describe.each([
+  ['eventemitter3', () => new EventEmitter3<Events>() as unknown as ListenerEmitter],
+  ['tiny-emitter', () => new TinyEmitter<Events>() as unknown as ListenerEmitter],
+  ['mini-emitter', () => new MiniEmitter<Events>() as unknown as ListenerEmitter],
+])('%s', (_name, create) => {
+  it('lists the listeners of an event in the order they were added, none for another event', () => {
+    const emitter = create();
+    const first = () => {};
+    const second = () => {};
+    emitter.on('a', first);
+    emitter.on('a', second);
+    emitter.on('a', first);
+    expect(emitter.listeners('a')).toEqual([first, second, first]);
+    expect(emitter.listeners('b')).toEqual([]);
+  });
+
+  it('removes every registration of a listener with off(event, fn), and all with off(event)', () => {
+    const emitter = create();
+    const fn = () => {};
+    const other = () => {};
+    emitter.on('b', fn);
+    emitter.on('b', fn);
+    emitter.on('b', other);
+    emitter.on('a', fn);
+    emitter.off('b', fn);
+    expect(emitter.listeners('b')).toEqual([other]);
+    expect(emitter.listeners('a')).toEqual([fn]);
+    emitter.off('b');
+    expect(emitter.listeners('b')).toEqual([]);
+    emitter.off('b', fn);
+    expect(emitter.listeners('b')).toEqual([]);
+  });
+
+  it('hands out a snapshot: listeners added or removed afterwards do not change it', () => {
+    const emitter = create();
+    const first = () => {};
+    const second = () => {};
+    emitter.on('b', first);
+    emitter.on('b', second);
+    const snapshot = emitter.listeners('b');
+    emitter.off('b', second);
+    emitter.on('b', () => {});
+    emitter.off('b');
+    expect(snapshot).toEqual([first, second]);
   });
 });
