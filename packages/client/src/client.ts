@@ -330,7 +330,7 @@ export class ATPWebSocket {
   unsubscribe(topic: string, filter?: Filter): void {
     for (const ref of this.#subscriptions.plainRefs(topic, filter)) {
       this.#subscriptions.release(ref);
-      this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
+      if (FULL) this.#settle(ref, new ATPWebSocketError('aborted', `subscription to '${topic}' released`));
     }
     this.#reconcile();
   }
@@ -488,9 +488,9 @@ export class ATPWebSocket {
 
   #onResumed(id: unknown, payload: ResumedMessage['payload']): void {
     if (id === this.#resumeId) this.#resumeId = undefined;
-    for (const entry of this.#restoring.splice(0)) {
-      if (FULL && !entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
-    }
+    if (FULL)
+      for (const entry of this.#restoring.splice(0))
+        if (!entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
     const gap = this.#session.onResumed(payload);
     if (gap) this.#emit('sequence_gap', gap);
   }

@@ -91,32 +91,30 @@ export class SubscriptionRegistry {
       };
       this.#entries.set(key, entry);
     }
-    let resolve = (): void => {};
-    let reject = (_error: ATPWebSocketError): void => {};
-    let ready: Promise<void> | undefined;
+    // The IIFE build's reference has only these four fields: the others are what only the ESM/CJS
+    // builds use (the handle's `ready` and listeners, the history held for it).
+    const ref = { entry, owned, from, released: false } as SubscriptionRef;
     if (FULL) {
-      ready = new Promise<void>((res, rej) => {
+      let resolve = (): void => {};
+      let reject = (_error: ATPWebSocketError): void => {};
+      const ready = new Promise<void>((res, rej) => {
         resolve = res;
         reject = rej;
       });
       ready.catch(() => {});
+      Object.assign(ref, {
+        settled: false,
+        messageListeners: [],
+        errorListeners: [],
+        batchListeners: [],
+        batch: undefined,
+        backlog: undefined,
+        held: undefined,
+        ready,
+        resolve,
+        reject,
+      });
     }
-    const ref: SubscriptionRef = {
-      entry,
-      owned,
-      from,
-      released: false,
-      settled: false,
-      messageListeners: [],
-      errorListeners: [],
-      batchListeners: [],
-      batch: undefined,
-      backlog: undefined,
-      held: undefined,
-      ready,
-      resolve,
-      reject,
-    };
     entry.refs.push(ref);
     return ref;
   }
