@@ -122,7 +122,7 @@ export class ATPWebSocket {
     if (!FULL && [options.url, options.query, options.token].some((input) => typeof input === 'function'))
       throw esmOnly('a url, query or token function');
     const resolved = resolveOptions(options);
-    this.#maxQueued = resolved.maxQueuedMessages;
+    this.#maxQueued = FULL ? resolved.maxQueuedMessages : 0;
     this.#logger = resolved.logger ?? undefined;
     this.#clientId = options.clientId;
     this.#socket = new ReconnectingSocket(resolved, {
@@ -177,7 +177,7 @@ export class ATPWebSocket {
     if ((state === 'idle' || state === 'closed') && this.#fresh) {
       this.#fresh = false;
       this.#session.reset();
-      this.#history.clear();
+      if (FULL) this.#history.clear();
       this.#subscriptions.resetSent();
     }
     return this.#socket.connect();
@@ -441,12 +441,11 @@ export class ATPWebSocket {
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
     const restored = entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined);
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
-    this.#restoring = [];
+    if (FULL) this.#restoring = resume ? restored : [];
     if (resume) {
       this.#resumeId = this.#nextId();
       this.#sendNow({ type: 'resume', id: this.#resumeId, payload: resume });
       for (const entry of restored) entry.sent = entry.onServer = true;
-      this.#restoring = restored;
     } else {
       this.#session.observePosition(payload);
     }
@@ -461,7 +460,9 @@ export class ATPWebSocket {
     if (FULL) this.#history.observeEpoch(payload.epoch);
     const request = this.#answered(id);
     const entry = request?.entry;
-    const gap = this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target);
+    const gap = FULL
+      ? this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target)
+      : this.#session.onSubscribed(payload);
     if (entry) {
       if (entry.pending === id) entry.pending = undefined;
       entry.onServer = true;
@@ -538,7 +539,7 @@ export class ATPWebSocket {
     }
     // The server would not resume at all: subscribe afresh; its numbering restarts, so report the gap.
     this.#resumeId = undefined;
-    this.#restoring = [];
+    if (FULL) this.#restoring = [];
     const gap = this.#session.restart(this.#connectedAt, GapReason.UnknownPosition);
     for (const entry of this.#subscriptions.all()) entry.onServer = false;
     this.#reconcile();
@@ -677,33 +678,33 @@ export class ATPWebSocket {
     for (const subscribe of [true, false]) {
       for (const entry of this.#subscriptions.all()) {
         const wants = this.#wants(entry);
-        if (wants === undefined && entry.refs.length === 0 && !entry.onServer && entry.pending === undefined)
+        if (entry.refs.length === 0 && !entry.onServer && entry.pending === undefined)
           this.#subscriptions.delete(entry);
         if (wants !== subscribe) continue;
         if (!this.#take()) return;
         const id = this.#nextId();
         entry.pending = id;
         const { topic, filter } = entry;
-        if (!subscribe) {
-          this.#pending.set(id, { entry, subscribe });
-          this.#sendNow({ type: 'unsubscribe', id, payload: { topic, filter } });
-          continue;
-        }
-        const first = !entry.sent;
-        entry.sent = true;
-        let target: SubscriptionRef[] = [];
+        let request: PendingRequest = { entry, subscribe };
         let from: ReplayFrom | undefined;
-        if (FULL) {
-          target = entry.historyWanted.splice(0);
+        if (subscribe && FULL) {
+          const first = !entry.sent;
+          let target = entry.historyWanted.splice(0);
           from = first ? (entry.resumeFrom ?? entry.from) : undefined;
           if (!from && target.length > 0)
             from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
           // The history of the entry's first request (or its continuation after a cut) is every
           // reference's: none has received anything of this subscription in this session yet.
           if (first && from) target = [...entry.refs];
+          request = { entry, subscribe, first, target: target.length ? target : undefined };
         }
-        this.#pending.set(id, { entry, subscribe, first, target: target.length ? target : undefined });
-        this.#sendNow({ type: 'subscribe', id, payload: from ? { topic, filter, from } : { topic, filter } });
+        if (subscribe) entry.sent = true;
+        this.#pending.set(id, request);
+        this.#sendNow({
+          type: subscribe ? 'subscribe' : 'unsubscribe',
+          id,
+          payload: from ? { topic, filter, from } : { topic, filter },
+        } as ClientMessage);
       }
     }
   }
