@@ -439,7 +439,9 @@ export class ATPWebSocket {
     }
     const entries = this.#subscriptions.list();
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
-    const restored = entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined);
+    const restored = FULL
+      ? entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined)
+      : entries;
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
     if (FULL) this.#restoring = resume ? restored : [];
     if (resume) {
@@ -644,7 +646,7 @@ export class ATPWebSocket {
   #refuse(entry: SubscriptionEntry, error: ATPWebSocketError): void {
     entry.refused = true;
     entry.onServer = false;
-    entry.historyWanted.length = 0;
+    if (FULL) entry.historyWanted.length = 0;
     if (FULL)
       for (const ref of [...entry.refs]) {
         this.#settle(ref, error);
@@ -662,7 +664,7 @@ export class ATPWebSocket {
   #wants(entry: SubscriptionEntry): boolean | undefined {
     if (entry.pending !== undefined) return undefined;
     const wanted = entry.refs.length > 0 && !entry.refused;
-    if (wanted) return !entry.onServer || entry.historyWanted.length > 0 ? true : undefined;
+    if (wanted) return !entry.onServer || (FULL && entry.historyWanted.length > 0) ? true : undefined;
     return entry.onServer ? false : undefined;
   }
 

@@ -125,7 +125,7 @@ export class SubscriptionRegistry {
     ref.released = true;
     const { refs, historyWanted } = ref.entry;
     refs.splice(refs.indexOf(ref), 1);
-    if (historyWanted.includes(ref)) historyWanted.splice(historyWanted.indexOf(ref), 1);
+    if (FULL && historyWanted.includes(ref)) historyWanted.splice(historyWanted.indexOf(ref), 1);
     return true;
   }
 
@@ -168,7 +168,7 @@ export class SubscriptionRegistry {
   resetSent(): void {
     for (const entry of this.#entries.values()) {
       entry.sent = false;
-      entry.resumeFrom = undefined;
+      if (FULL) entry.resumeFrom = undefined;
     }
   }
 }
