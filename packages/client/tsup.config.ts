@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'tsup';
 import { libraryBuild, zodFreeProtocol } from '../../tsup.base.js';
@@ -5,6 +6,28 @@ import { libraryBuild, zodFreeProtocol } from '../../tsup.base.js';
 /** Properties only the client's own modules read and write: safe to rename in the IIFE. */
 const INTERNAL_PROPERTIES =
   /^(historyWanted|onServer|messageListeners|batchListeners|errorListeners|resumeFrom|refused|settled|released|backlog|held|owned|observePosition|expectReplay|beginConnection|resumePayload|onSubscribed|onResumed|onData|plainRefs|resetSent|setState|opened|alive|probe|attach|deliver)$/;
+
+/**
+ * Class members that only the ESM/CJS builds have sit between `// #region ESM/CJS only` and
+ * `// #endregion` (a class member cannot be left out by `if (FULL)`): the IIFE build removes
+ * those lines from the client's sources before compiling them. Unbalanced markers fail the build.
+ */
+export function withoutEsmOnlyRegions(source: string, path: string): string {
+  const kept: string[] = [];
+  let inside = false;
+  for (const line of source.split('\n')) {
+    if (/^\s*\/\/ #region ESM\/CJS only\b/.test(line)) {
+      if (inside) throw new Error(`${path}: nested '#region ESM/CJS only'`);
+      inside = true;
+    } else if (inside && /^\s*\/\/ #endregion\b/.test(line)) {
+      inside = false;
+    } else if (!inside) {
+      kept.push(line);
+    }
+  }
+  if (inside) throw new Error(`${path}: '#region ESM/CJS only' without its '#endregion'`);
+  return kept.join('\n');
+}
 
 export const tsupConfig = defineConfig([
   {
@@ -56,7 +79,8 @@ export const tsupConfig = defineConfig([
     platform: 'browser',
     // The browser build swaps eventemitter3 for the tested subset in src/tiny-emitter.ts (1 KB gzipped
     // less), the per-subscription routing and local history for a stand-in that keeps nothing, and
-    // `FULL` for `false`, so that the ESM/CJS-only features are dropped (see src/features.ts).
+    // `FULL` for `false`, so that the ESM/CJS-only features are dropped (see src/features.ts), and
+    // leaves out the class members marked ESM/CJS only (see withoutEsmOnlyRegions).
     esbuildPlugins: [
       {
         name: 'browser-swaps',
@@ -67,6 +91,12 @@ export const tsupConfig = defineConfig([
           build.onResolve({ filter: /^eventemitter3$/ }, () => ({ path: emitter }));
           build.onResolve({ filter: /^\.\/history\.js$/ }, () => ({ path: history }));
           build.onResolve({ filter: /^\.\/features\.js$/ }, () => ({ path: features }));
+          const sources = fileURLToPath(new URL('./src/', import.meta.url));
+          build.onLoad({ filter: /\.ts$/ }, async ({ path }) =>
+            path.startsWith(sources)
+              ? { contents: withoutEsmOnlyRegions(await readFile(path, 'utf8'), path), loader: 'ts' }
+              : undefined,
+          );
         },
       },
     ],

@@ -260,6 +260,7 @@ export class ATPWebSocket {
     });
   }
 
+  // #region ESM/CJS only
   /**
    * The messages of a subscription as an async iterator; leaving the loop (`break`, `return`,
    * a throw) or aborting `signal` releases the subscription. A refusal by the server throws.
@@ -286,7 +287,6 @@ export class ATPWebSocket {
     filter?: Filter,
     options: SubscribeOptions = {},
   ): AsyncGenerator<DeliveredDataMessage, void, undefined> {
-    if (!FULL) throw esmOnly('iterate()');
     const subscription = this.subscribe(topic as TopicName, filter, options);
     const queue: DeliveredDataMessage[] = [];
     let failure: ATPWebSocketError | undefined;
@@ -317,6 +317,7 @@ export class ATPWebSocket {
       subscription.unsubscribe();
     }
   }
+  // #endregion
 
   /**
    * The counterpart of a plain `subscribe(topic, filter?)`: releases, for each subscription of
@@ -346,6 +347,7 @@ export class ATPWebSocket {
     return () => this.off(event, handler);
   }
 
+  // #region ESM/CJS only
   /** Registers a handler for the next occurrence only; returns a function that removes it. */
   once<E extends keyof ATPWebSocketEvents>(event: E, handler: ATPWebSocketEvents[E]): () => void {
     const once = Object.assign(
@@ -358,11 +360,13 @@ export class ATPWebSocket {
     this.#emitter.on(event, once as never);
     return () => this.off(event, handler);
   }
+  // #endregion
 
   /** Removes a handler (every handler of the event when none is given). */
   off<E extends keyof ATPWebSocketEvents>(event: E, handler?: ATPWebSocketEvents[E]): void {
-    if (handler === undefined) {
-      this.#emitter.off(event);
+    // Without `once` (the IIFE build), no handler is wrapped.
+    if (handler === undefined || !FULL) {
+      this.#emitter.off(event, handler as never);
       return;
     }
     for (const fn of this.#emitter.listeners(event)) {
@@ -370,6 +374,7 @@ export class ATPWebSocket {
     }
   }
 
+  // #region ESM/CJS only
   /**
    * Sends a raw client message now when the socket is open, else queues it until the
    * next `connected` (at most `maxQueuedMessages`; the oldest is dropped with an `error` event):
@@ -377,7 +382,6 @@ export class ATPWebSocket {
    * Prefer {@link ATPWebSocket.subscribe}: subscriptions sent this way are not restored.
    */
   send(message: ClientMessage): void {
-    if (!FULL) throw esmOnly('send()');
     const frame = JSON.stringify(message);
     if (this.state === 'open' && this.#socket.send(frame)) return;
     if (this.#queue.push(frame) > this.#maxQueued) {
@@ -385,12 +389,14 @@ export class ATPWebSocket {
       this.#fail('queue_overflow', 'send queue full, dropped the oldest message');
     }
   }
+  // #endregion
 
+  // #region ESM/CJS only
   /** Drops the current connection (if any) and connects again at once, resuming the session. */
   reconnect(): Promise<void> {
-    if (!FULL) throw esmOnly('reconnect()');
     return this.#socket.reconnect();
   }
+  // #endregion
 
   // ── inbound ───────────────────────────────────────────────────────────────
 

@@ -39,10 +39,12 @@ export class Heartbeat {
     this.#deadline = undefined;
   }
 
+  // #region ESM/CJS only
   /** Pings now (unless a ping already waits for an answer): the connection must prove it is alive. */
   probe(): void {
     this.#beat();
   }
+  // #endregion
 
   #beat(): void {
     if (this.#deadline !== undefined) return;

@@ -140,8 +140,10 @@ export class ReconnectingSocket {
     const { promise } = this.#waiter;
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#attempts = 0;
+      // #region ESM/CJS only
       this.#revivable = false;
       this.#unwatch ??= watchEnvironment(() => this.#wake());
+      // #endregion
       this.#open();
     } else if (this.#state === 'reconnecting') {
       this.#open();
@@ -149,9 +151,10 @@ export class ReconnectingSocket {
     return promise;
   }
 
+  // #region ESM/CJS only
   /** Drops the connection (if any) and connects again at once. */
   reconnect(): Promise<void> {
-    if (!FULL || (this.#state !== 'open' && this.#state !== 'connecting')) return this.connect();
+    if (this.#state !== 'open' && this.#state !== 'connecting') return this.connect();
     this.#waiter ??= createWaiter();
     const { promise } = this.#waiter;
     const wasOpen = this.#state === 'open';
@@ -162,13 +165,16 @@ export class ReconnectingSocket {
     this.#open();
     return promise;
   }
+  // #endregion
 
+  // #region ESM/CJS only
   /** The network or the page came back: retry now, or make an open connection prove it is alive. */
   #wake(): void {
     if (this.#state === 'reconnecting') this.#open();
     else if (this.#state === 'open') this.#heartbeat.probe();
     else if (this.#state === 'closed' && this.#revivable) void this.connect();
   }
+  // #endregion
 
   /** The server said `connected`: the connection is open. */
   opened(): void {
@@ -202,7 +208,7 @@ export class ReconnectingSocket {
   /** Closes with 1000 and stops; a pending `connect()` rejects with `error`. */
   close(error: Error): void {
     this.#generation += 1;
-    this.#revivable = false;
+    if (FULL) this.#revivable = false;
     const wasOpen = this.#state === 'open';
     this.#closeSocket(1000, 'client disconnect');
     if (wasOpen)
@@ -345,8 +351,8 @@ export class ReconnectingSocket {
   /** Ends the attempts: `closed`, and the pending `connect()` rejected; `revivable` keeps watching the network. */
   #finish(error: Error, announce?: () => void, revivable = false): void {
     this.#closeSocket();
-    this.#revivable = revivable;
-    if (!revivable) {
+    if (FULL) this.#revivable = revivable;
+    if (FULL && !revivable) {
       this.#unwatch?.();
       this.#unwatch = undefined;
     }

@@ -23,7 +23,13 @@ const page = `<!doctype html>
   ws.on('sequence_gap', (gap) => window.gaps.push(gap));
   ws.on('state', ({ to }) => window.states.push(to));
   ws.subscribe('test:progress', { suite_execution_id: 123 });
-  window.connected = ws.connect().then(() => new Promise((resolve) => ws.once('subscribed', resolve)));
+  const subscribed = new Promise((resolve) => {
+    const off = ws.on('subscribed', () => {
+      off();
+      resolve();
+    });
+  });
+  window.connected = ws.connect().then(() => subscribed);
 </script></body></html>`;
 
 /** Serves the page and the IIFE build from the HTTP server the hub attaches to. */
@@ -124,45 +130,6 @@ describe('the IIFE build in headless Chromium', () => {
     expect(await tab.evaluate(() => (globalThis as unknown as { ws: { state: string } }).ws.state)).toBe(
       'closed',
     );
-    expect(pageErrors).toEqual([]);
-  });
-
-  it("reconnects at once on the window's online event instead of waiting out the backoff", async () => {
-    const { hub, origin, sockets } = await serve();
-    const { tab, pageErrors } = await openPage(origin);
-    await tab.evaluate(() => {
-      const w = globalThis as unknown as { ws: { disconnect(): void } };
-      w.ws.disconnect();
-    });
-    await tab.evaluate(() => {
-      type Client = {
-        on(e: string, f: (...a: unknown[]) => void): void;
-        subscribe(t: string): void;
-        connect(): Promise<void>;
-      };
-      const w = globalThis as unknown as {
-        ATPWebSocket: new (o: object) => Client;
-        slow: Client;
-        slowReceived: number;
-      };
-      w.slowReceived = 0;
-      w.slow = new w.ATPWebSocket({ reconnectInterval: 60000, jitter: 0 });
-      w.slow.on('test_progress', () => {
-        w.slowReceived += 1;
-      });
-      w.slow.subscribe('test:progress');
-      return w.slow.connect();
-    });
-    for (const socket of sockets) socket.destroy();
-    await tab.waitForFunction(
-      () => (globalThis as unknown as { slow: { state: string } }).slow.state === 'reconnecting',
-    );
-    await tab.evaluate(() => (globalThis as unknown as EventTarget).dispatchEvent(new Event('online')));
-    await tab.waitForFunction(
-      () => (globalThis as unknown as { slow: { state: string } }).slow.state === 'open',
-    );
-    await publishRange(hub, 1, 2);
-    await tab.waitForFunction(() => (globalThis as unknown as { slowReceived: number }).slowReceived === 2);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -29,7 +29,13 @@ const page = `<!doctype html>
   ws.on('test_progress', (data, meta) => window.received.push([data.test_execution_id, meta.sequence]));
   ws.on('sequence_gap', (gap) => window.gaps.push(gap));
   ws.subscribe('test:progress', { suite_execution_id: 123 });
-  window.connected = ws.connect().then(() => new Promise((resolve) => ws.once('subscribed', resolve)));
+  const subscribed = new Promise((resolve) => {
+    const off = ws.on('subscribed', () => {
+      off();
+      resolve();
+    });
+  });
+  window.connected = ws.connect().then(() => subscribed);
 </script></body></html>`;
 
 interface PageGlobals {
