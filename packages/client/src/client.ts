@@ -187,7 +187,7 @@ export class ATPWebSocket {
   disconnect(): void {
     this.#fresh = true;
     this.#queue = [];
-    this.#socket.close(new ATPWebSocketError('disconnected', 'disconnect() called before connected'));
+    this.#socket.close(new ATPWebSocketError('disconnected', FULL ? 'disconnect() called before connected' : ''));
   }
 
   /**
@@ -406,7 +406,7 @@ export class ATPWebSocket {
     try {
       message = JSON.parse(String(data));
     } catch (cause) {
-      this.#fail('invalid_frame', 'a frame was not JSON', cause);
+      this.#fail('invalid_frame', FULL ? 'a frame was not JSON' : '', cause);
       return;
     }
     const payload = message.payload as never;

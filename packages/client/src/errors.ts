@@ -41,6 +41,7 @@ export type ClientErrorCode =
 /**
  * The one error class of the client: a string `code` to switch on, a message
  * a person can act on (prefixed `ATPWebSocket: `), and the underlying `cause` when there is one.
+ * The IIFE build leaves out the fixed texts: its message is then the code (`ATPWebSocket: pong_timeout`).
  */
 export class ATPWebSocketError extends Error {
   override readonly name = 'ATPWebSocketError';
@@ -55,7 +56,7 @@ export class ATPWebSocketError extends Error {
     message: string,
     options: { cause?: unknown; serverCode?: ErrorCode; status?: number } = {},
   ) {
-    super(`ATPWebSocket: ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(`ATPWebSocket: ${message || code}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.serverCode = options.serverCode;
     this.status = options.status;

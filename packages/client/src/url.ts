@@ -1,5 +1,6 @@
 import { WS_PATH } from '@atp/ws-protocol';
 import { ATPWebSocketError } from './errors.js';
+import { FULL } from './features.js';
 
 /**
  * The endpoint URL: the option as given (a path is resolved against `location`),
@@ -17,7 +18,7 @@ export function resolveUrl(
 ): string {
   if (url !== undefined && /^wss?:\/\//i.test(url)) return url;
   if (!location) {
-    throw new ATPWebSocketError('invalid_url', 'no url option and no location');
+    throw new ATPWebSocketError('invalid_url', FULL ? 'no url option and no location' : '');
   }
   const resolved = new URL(url ?? WS_PATH, location.href);
   resolved.protocol = resolved.protocol === 'https:' || resolved.protocol === 'wss:' ? 'wss:' : 'ws:';

@@ -54,7 +54,7 @@ export function resolveWebSocket(option: WebSocketConstructor | undefined): WebS
   if (typeof ctor !== 'function') {
     throw new ATPWebSocketError(
       'no_websocket',
-      "no global WebSocket; on Node 20 pass { WebSocket } from 'ws'",
+      FULL ? "no global WebSocket; on Node 20 pass { WebSocket } from 'ws'" : '',
     );
   }
   return ctor;
@@ -124,7 +124,7 @@ export class ReconnectingSocket {
     this.#options = options;
     this.#owner = owner;
     this.#heartbeat = new Heartbeat(options.pingInterval, options.pongTimeout, owner.ping, () =>
-      this.#drop('pong_timeout', 'no pong within pongTimeout'),
+      this.#drop('pong_timeout', FULL ? 'no pong within pongTimeout' : ''),
     );
   }
 
@@ -200,7 +200,7 @@ export class ReconnectingSocket {
       socket.send(frame);
       return true;
     } catch (cause) {
-      this.#fail('socket_error', 'send failed', cause);
+      this.#fail('socket_error', FULL ? 'send failed' : '', cause);
       return false;
     }
   }
@@ -289,7 +289,7 @@ export class ReconnectingSocket {
     this.#connectTimer = setTimeout(
       () =>
         generation === this.#generation &&
-        this.#drop('connect_timeout', 'no connected within connectTimeout'),
+        this.#drop('connect_timeout', FULL ? 'no connected within connectTimeout' : ''),
       this.#options.connectTimeout,
     );
   }
@@ -332,7 +332,7 @@ export class ReconnectingSocket {
     const attempts = this.#attempts;
     const max = this.#options.maxReconnectAttempts;
     if (!this.#options.autoReconnect) {
-      this.#finish(new ATPWebSocketError('connect_failed', 'connection closed'));
+      this.#finish(new ATPWebSocketError('connect_failed', FULL ? 'connection closed' : ''));
       return;
     }
     if (max != null && attempts >= max) {
@@ -365,7 +365,7 @@ export class ReconnectingSocket {
   /** Gives up on a socket that stopped answering, without waiting for a closing handshake. */
   #drop(code: ClientErrorCode, message: string): void {
     this.#fail(code, message);
-    this.#onClose(1006, message);
+    this.#onClose(1006, message || code);
   }
 
   #closeSocket(code?: number, reason?: string): void {
