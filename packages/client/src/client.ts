@@ -81,8 +81,10 @@ interface PendingRequest {
  * await ws.connect();
  */
 export class ATPWebSocket {
+  // #region ESM/CJS only
   /** WebSocket close codes of the protocol. */
   static readonly CloseCode = CloseCode;
+  // #endregion
   /** Reasons of `sequence_gap`. */
   static readonly GapReason = GapReason;
 
@@ -116,11 +118,14 @@ export class ATPWebSocket {
 
   /** Creates a client; nothing connects until {@link ATPWebSocket.connect}. */
   constructor(options: ATPWebSocketOptions = {}) {
-    if (options.clientId !== undefined && !CLIENT_ID.test(options.clientId)) {
+    if (FULL && options.clientId !== undefined && !CLIENT_ID.test(options.clientId)) {
       throw new TypeError(`ATPWebSocket: clientId must match ${CLIENT_ID}`);
     }
-    if (!FULL && [options.url, options.query, options.token].some((input) => typeof input === 'function'))
-      throw esmOnly('a url, query or token function');
+    if (!FULL) {
+      if (options.clientId !== undefined) throw esmOnly('the clientId option');
+      for (const key of ['url', 'query', 'token', 'retryDelay'] as const)
+        if (typeof options[key] === 'function') throw esmOnly(`a ${key} function`);
+    }
     const resolved = resolveOptions(options);
     this.#maxQueued = FULL ? resolved.maxQueuedMessages : 0;
     this.#logger = resolved.logger ?? undefined;
@@ -228,9 +233,9 @@ export class ATPWebSocket {
     };
     const handle = { topic: entry.topic, filter: entry.filter, unsubscribe: release };
     if (!FULL) {
-      // The IIFE build's handle: the release function, `unsubscribe`, `topic` and `filter`.
+      // The IIFE build's handle is the release function alone.
       this.#reconcile();
-      return Object.assign(release, handle) as Subscription;
+      return release as Subscription;
     }
     if (entry.onServer && entry.pending === undefined && !from) this.#settle(ref);
     if (from) {
@@ -694,24 +699,25 @@ export class ATPWebSocket {
         entry.pending = id;
         const { topic, filter } = entry;
         let request: PendingRequest = { entry, subscribe };
-        let from: ReplayFrom | undefined;
+        const payload: { topic: string; filter: Filter; from?: ReplayFrom } = { topic, filter };
         if (subscribe && FULL) {
           const first = !entry.sent;
           let target = entry.historyWanted.splice(0);
-          from = first ? (entry.resumeFrom ?? entry.from) : undefined;
+          let from = first ? (entry.resumeFrom ?? entry.from) : undefined;
           if (!from && target.length > 0)
             from = target.some((ref) => ref.from === 'start') ? 'start' : target[0]?.from;
           // The history of the entry's first request (or its continuation after a cut) is every
           // reference's: none has received anything of this subscription in this session yet.
           if (first && from) target = [...entry.refs];
           request = { entry, subscribe, first, target: target.length ? target : undefined };
+          if (from) payload.from = from;
         }
         if (subscribe) entry.sent = true;
         this.#pending.set(id, request);
         this.#sendNow({
           type: subscribe ? 'subscribe' : 'unsubscribe',
           id,
-          payload: from ? { topic, filter, from } : { topic, filter },
+          payload,
         } as ClientMessage);
       }
     }

@@ -219,7 +219,7 @@ export class ReconnectingSocket {
   /** The only place the state changes; emits `state { from, to }`. */
   setState(to: ConnectionState): void {
     const from = this.#state;
-    if (from === to || !canTransition(from, to)) return;
+    if (from === to || (FULL && !canTransition(from, to))) return;
     this.#state = to;
     if (FULL) this.#trace('state', to);
     this.#owner.emit('state', { from, to });
@@ -341,7 +341,8 @@ export class ReconnectingSocket {
       return;
     }
     const attempt = ++this.#attempts;
-    const delay = this.#options.retryDelay?.(attempt) ?? reconnectDelay(attempt, this.#options);
+    const custom = FULL ? this.#options.retryDelay?.(attempt) : undefined;
+    const delay = custom ?? reconnectDelay(attempt, this.#options);
     this.setState('reconnecting');
     this.#owner.emit('reconnecting', { attempt, delay });
     const generation = this.#generation;

@@ -94,10 +94,10 @@ describe('the IIFE build in headless Chromium', () => {
     expect(
       await tab.evaluate(
         () =>
-          (globalThis as unknown as { ATPWebSocket: { CloseCode: { GoingAway: number } } }).ATPWebSocket
-            .CloseCode.GoingAway,
+          (globalThis as unknown as { ATPWebSocket: { GapReason: { EpochChanged: string } } }).ATPWebSocket
+            .GapReason.EpochChanged,
       ),
-    ).toBe(1001);
+    ).toBe('epoch_changed');
 
     await publishRange(hub, 1, 3);
     await tab.waitForFunction(() => (globalThis as unknown as { received: unknown[] }).received.length === 3);
