@@ -22,7 +22,7 @@ import type {
 import { FULL } from './features.js';
 import { DeliveredHistory } from './history.js';
 import { type ATPWebSocketOptions, type Logger, resolveOptions } from './options.js';
-import { type Replay, SessionTracker } from './resume.js';
+import { type Replay, type SequenceGap, SessionTracker } from './resume.js';
 import type { ConnectionState } from './state.js';
 import {
   type Delivery,
@@ -46,6 +46,8 @@ const RESERVED = new Set([
   'message',
 ]);
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** `CloseCode.MessageTooBig`, as a number: the IIFE build leaves the `CloseCode` table out. */
+const MESSAGE_TOO_BIG = 1009;
 /**
  * Pacing of subscribe/unsubscribe requests, under the server's default limit (50 messages/s,
  * bursts of 100) with room left for pings and raw sends: bursts of 40, then 20 per second,
@@ -122,7 +124,8 @@ export class ATPWebSocket {
       throw new TypeError(`ATPWebSocket: clientId must match ${CLIENT_ID}`);
     }
     if (!FULL) {
-      if (options.clientId !== undefined) throw esmOnly('the clientId option');
+      for (const key of ['clientId', 'query', 'token'] as const)
+        if (options[key] !== undefined) throw esmOnly(`the ${key} option`);
       for (const key of ['url', 'query', 'token', 'retryDelay'] as const)
         if (typeof options[key] === 'function') throw esmOnly(`a ${key} function`);
     }
@@ -133,7 +136,7 @@ export class ATPWebSocket {
     this.#socket = new ReconnectingSocket(resolved, {
       emit: (event, ...args) => {
         // Before the reconnect: its resume must not carry the subscription that was too large again.
-        if (event === 'disconnect' && (args[0] as { code: number }).code === CloseCode.MessageTooBig)
+        if (event === 'disconnect' && (args[0] as { code: number }).code === MESSAGE_TOO_BIG)
           this.#onTooLarge();
         this.#emit(event, ...args);
       },
@@ -192,7 +195,9 @@ export class ATPWebSocket {
   disconnect(): void {
     this.#fresh = true;
     this.#queue = [];
-    this.#socket.close(new ATPWebSocketError('disconnected', FULL ? 'disconnect() called before connected' : ''));
+    this.#socket.close(
+      new ATPWebSocketError('disconnected', FULL ? 'disconnect() called before connected' : ''),
+    );
   }
 
   /**
@@ -454,7 +459,7 @@ export class ATPWebSocket {
       ? entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined)
       : entries;
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
-    if (FULL) this.#restoring = resume ? restored : [];
+    this.#restoring = resume ? restored : [];
     if (resume) {
       this.#resumeId = this.#nextId();
       this.#sendNow({ type: 'resume', id: this.#resumeId, payload: resume });
@@ -473,9 +478,10 @@ export class ATPWebSocket {
     if (FULL) this.#history.observeEpoch(payload.epoch);
     const request = this.#answered(id);
     const entry = request?.entry;
-    const gap = FULL
-      ? this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target)
-      : this.#session.onSubscribed(payload);
+    // Only a `from` subscribe (ESM/CJS builds) is answered with a history, and so with a gap.
+    let gap: SequenceGap | undefined;
+    if (FULL) gap = this.#session.onSubscribed(payload, request?.first ? entry : undefined, request?.target);
+    else this.#session.observePosition(payload);
     if (entry) {
       if (entry.pending === id) entry.pending = undefined;
       entry.onServer = true;
@@ -487,7 +493,7 @@ export class ATPWebSocket {
     }
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
-    if (gap) this.#emit('sequence_gap', { ...gap, subscription });
+    if (FULL && gap) this.#emit('sequence_gap', { ...gap, subscription });
     this.#reconcile();
   }
 
@@ -502,9 +508,9 @@ export class ATPWebSocket {
 
   #onResumed(id: unknown, payload: ResumedMessage['payload']): void {
     if (id === this.#resumeId) this.#resumeId = undefined;
-    if (FULL)
-      for (const entry of this.#restoring.splice(0))
-        if (!entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+    for (const entry of this.#restoring.splice(0)) {
+      if (FULL && !entry.refused) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+    }
     const gap = this.#session.onResumed(payload);
     if (gap) this.#emit('sequence_gap', gap);
   }
@@ -552,7 +558,7 @@ export class ATPWebSocket {
     }
     // The server would not resume at all: subscribe afresh; its numbering restarts, so report the gap.
     this.#resumeId = undefined;
-    if (FULL) this.#restoring = [];
+    this.#restoring = [];
     const gap = this.#session.restart(this.#connectedAt, GapReason.UnknownPosition);
     for (const entry of this.#subscriptions.all()) entry.onServer = false;
     this.#reconcile();
@@ -647,7 +653,9 @@ export class ATPWebSocket {
     if (!largest) return;
     const error = new ATPWebSocketError(
       'message_too_large',
-      `the server closed the connection with 1009 (message too big): the subscription to '${largest.topic}' is refused`,
+      FULL
+        ? `the server closed the connection with 1009 (message too big): the subscription to '${largest.topic}' is refused`
+        : '',
     );
     this.#emit('error', { event: { topic: largest.topic, filter: largest.filter }, error });
     this.#refuse(largest, error);

@@ -56,7 +56,10 @@ export class ATPWebSocketError extends Error {
     message: string,
     options: { cause?: unknown; serverCode?: ErrorCode; status?: number } = {},
   ) {
-    super(`ATPWebSocket: ${message || code}`, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `ATPWebSocket: ${message || code}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.serverCode = options.serverCode;
     this.status = options.status;
@@ -65,5 +68,5 @@ export class ATPWebSocketError extends Error {
 
 /** The error thrown when the IIFE build is asked for what only the ESM/CJS builds have. */
 export function esmOnly(what: string): TypeError {
-  return new TypeError(`ATPWebSocket: ${what} is in the ESM/CJS builds only`);
+  return new TypeError(`ATPWebSocket: ${what}: ESM/CJS only`);
 }

@@ -147,6 +147,7 @@ export class SessionTracker {
     return { ...this.#position, sequence: this.#last, subscriptions };
   }
 
+  // #region ESM/CJS only
   /**
    * Applies `subscribed`: its replay (if it asked for `from`) follows, so its
    * position (the head) counts only after that replay. Returns the gap to report
@@ -164,6 +165,7 @@ export class SessionTracker {
     const expected = this.#last + 1;
     return { expected, received: expected, reason: history.reason ?? GapReason.HistoryTruncated };
   }
+  // #endregion
 
   /** Applies `resumed`; returns the gap to report when not every missed message follows. */
   onResumed(payload: ResumedMessage['payload']): SequenceGap | undefined {

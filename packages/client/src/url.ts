@@ -33,9 +33,9 @@ export function connectUrl(
   query: Record<string, string> = {},
 ): string {
   const url = new URL(base);
-  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+  if (FULL) for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
   if (clientId !== undefined) url.searchParams.set('client_id', clientId);
-  if (token) url.searchParams.set('token', token);
+  if (FULL && token) url.searchParams.set('token', token);
   return url.href;
 }
 

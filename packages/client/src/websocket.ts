@@ -41,7 +41,7 @@ export function closeSocket(socket: WebSocketLike & SocketHandlers, code?: numbe
   // No-op handlers rather than null: `ws` throws on an 'error' event nobody listens to.
   socket.onopen = socket.onmessage = socket.onerror = socket.onclose = noop;
   try {
-    if (code === undefined && socket.terminate) socket.terminate();
+    if (FULL && code === undefined && socket.terminate) socket.terminate();
     else socket.close(code ?? 1000, reason);
   } catch {
     // Already closing.

@@ -69,12 +69,14 @@ describe('builds', () => {
     const ATPWebSocket = context.ATPWebSocket as new (options: object) => Client;
     const url = 'ws://127.0.0.1:9/x';
     const ws = new ATPWebSocket({ url });
-    const esmOnly = /is in the ESM\/CJS builds only/;
+    const esmOnly = /: ESM\/CJS only$/;
     expect(() => ws.subscribe('logs', {}, { from: 'start' })).toThrow(esmOnly);
     expect(() => ws.subscribe('logs', {}, { signal: new AbortController().signal })).toThrow(esmOnly);
     expect(() => new ATPWebSocket({ url, token: () => 't' })).toThrow(esmOnly);
     expect(() => new ATPWebSocket({ url, retryDelay: () => 20 })).toThrow(esmOnly);
     expect(() => new ATPWebSocket({ url, clientId: 'tab-1' })).toThrow(esmOnly);
+    expect(() => new ATPWebSocket({ url, token: 'secret' })).toThrow(esmOnly);
+    expect(() => new ATPWebSocket({ url, query: { tenant: 'a' } })).toThrow(esmOnly);
     // Methods the IIFE does not have: calling them throws TypeError (… is not a function).
     expect(() => ws.send({ type: 'ping' })).toThrow(TypeError);
     expect(() => ws.reconnect()).toThrow(TypeError);

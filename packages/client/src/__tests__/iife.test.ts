@@ -32,7 +32,13 @@ function iifeClass(): typeof ATPWebSocket {
 
 function newIifeClient(url: string, options: ATPWebSocketOptions = {}): ATPWebSocket {
   const Client = iifeClass();
-  const ws = new Client({ url, reconnectInterval: 20, maxReconnectInterval: 100, pingInterval: 0, ...options });
+  const ws = new Client({
+    url,
+    reconnectInterval: 20,
+    maxReconnectInterval: 100,
+    pingInterval: 0,
+    ...options,
+  });
   disposer.add(() => ws.disconnect());
   return ws;
 }
