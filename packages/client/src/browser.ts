@@ -3,7 +3,7 @@ import { ATPWebSocket } from './client.js';
 /**
  * Entry of the IIFE browser build (`dist/browser.global.js`, served as
  * `/static/v2/js/websocket.js`): defines the global `ATPWebSocket`, with
- * `ATPWebSocket.CloseCode`, `.GapReason` and `.ErrorCode`.
+ * `ATPWebSocket.GapReason`. What it leaves to the ESM/CJS builds is listed in the README (Builds).
  *
  * @example
  * <script src="/static/v2/js/websocket.js"></script>
