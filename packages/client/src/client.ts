@@ -236,12 +236,12 @@ export class ATPWebSocket {
       }
       this.#reconcile();
     };
-    const handle = { topic: entry.topic, filter: entry.filter, unsubscribe: release };
     if (!FULL) {
       // The IIFE build's handle is the release function alone.
       this.#reconcile();
       return release as Subscription;
     }
+    const handle = { topic: entry.topic, filter: entry.filter, unsubscribe: release };
     if (entry.onServer && entry.pending === undefined && !from) this.#settle(ref);
     if (from) {
       this.#history.attach(ref, from);
@@ -493,7 +493,7 @@ export class ATPWebSocket {
     }
     const subscription = { topic: payload.topic, filter: payload.filter as Filter };
     this.#emit('subscribed', subscription);
-    if (FULL && gap) this.#emit('sequence_gap', { ...gap, subscription });
+    if (gap) this.#emit('sequence_gap', { ...gap, subscription });
     this.#reconcile();
   }
 

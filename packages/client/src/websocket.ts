@@ -216,7 +216,7 @@ export class ReconnectingSocket {
     this.#finish(error);
   }
 
-  /** The only place the state changes; emits `state { from, to }`. */
+  /** The only place the state changes (checked with `canTransition` in the ESM/CJS builds); emits `state { from, to }`. */
   setState(to: ConnectionState): void {
     const from = this.#state;
     if (from === to || (FULL && !canTransition(from, to))) return;
