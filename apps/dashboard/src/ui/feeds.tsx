@@ -25,8 +25,8 @@ export function SuiteFeeds({ store }: { store: DashboardStore }): null {
 /**
  * Feeds the selected suite: its record (state, tests, counts) as a live
  * resource (`use-suite-execution.ts`), handed to the store, which renders
- * once per frame; and its event stream and log tail from the first event of
- * the run, then live. Selecting the suite again later replays them again; the
+ * once per frame; and, once the record is there, its event stream and log
+ * tail from the first event of the run, then live. Selecting the suite again later replays them again; the
  * store applies each message (by stream position) once.
  */
 export function DetailFeeds({ store, suiteId }: { store: DashboardStore; suiteId: number }): null {
@@ -35,7 +35,13 @@ export function DetailFeeds({ store, suiteId }: { store: DashboardStore; suiteId
   useLayoutEffect(() => store.select(suiteId), [store, suiteId]);
   const record = useSuiteExecution(suiteId);
   useLayoutEffect(() => store.setSelected(suiteId, record), [store, suiteId, record]);
-  useATPSubscription('events:*', filter, (p, at) => store.applyEvent(p, at), FROM_START);
-  useATPSubscription('logs', filter, (p, at) => store.applyLog(p, at), FROM_START);
+  // The replays wait for the record: a `get_resource` sent after them would wait for them, and
+  // the run shows as soon as its record is there, its events and log lines filling in after.
+  const replay = useMemo(
+    () => ({ from: 'start', enabled: record.status !== 'loading' }) as const,
+    [record.status],
+  );
+  useATPSubscription('events:*', filter, (p, at) => store.applyEvent(p, at), replay);
+  useATPSubscription('logs', filter, (p, at) => store.applyLog(p, at), replay);
   return null;
 }
