@@ -361,9 +361,16 @@ export class Connection implements OutboxOwner {
       case 'resume':
         return this.#resume(message);
       case 'get_resource':
-        return answerGetResource(message, this.#ctx.resources, this.principal, (reply) =>
+        // Started in order, after the requests before it (so after the subscriptions sent before it),
+        // and answered whenever its provider is done: a slow provider delays its own answer only,
+        // never the requests after it. It counts as queued until answered.
+        this.#queued += 1;
+        void answerGetResource(message, this.#ctx.resources, this.principal, (reply) =>
           this.#closed ? undefined : this.#sendControl(reply),
-        );
+        ).finally(() => {
+          this.#queued -= 1;
+        });
+        return;
     }
   }
 

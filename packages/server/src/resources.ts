@@ -54,6 +54,29 @@ export interface ResourceDefinition<T = unknown> {
   readonly snapshot: ResourceProvider<T>;
   /** Whether `principal` may read resource `id` (default: everyone). A refusal answers `forbidden`. */
   readonly authorize?: (principal: Principal | null, id: string) => boolean | Promise<boolean>;
+  /**
+   * How long `authorize` and an asynchronous `snapshot` may take, ms; past it the request
+   * answers `resource_unavailable` (a late answer is dropped). @default 10000
+   */
+  readonly timeoutMs?: number;
+}
+
+/** How long a provider may take by default: see {@link ResourceDefinition.timeoutMs}. */
+export const RESOURCE_TIMEOUT_MS = 10_000;
+
+/** `value`, or a rejection once `ms` have passed (the timer never keeps the process alive). */
+async function within<T>(value: T | PromiseLike<T>, ms: number, what: string): Promise<T> {
+  if (!isPromise(value)) return value;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  try {
+    return await Promise.race([value, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A refused snapshot request: the error code and a message meant for a developer. */
@@ -193,8 +216,22 @@ export class ResourceRegistry {
         `no resource kind '${name}'; known: ${known.length ? known.join(', ') : '(none)'}`,
       );
     }
-    if (definition.authorize && !(await definition.authorize(principal, key))) {
-      throw new ResourceError(ErrorCode.Forbidden, `not allowed to read ${name} '${key}'`);
+    const timeoutMs = definition.timeoutMs ?? RESOURCE_TIMEOUT_MS;
+    if (definition.authorize) {
+      let allowed: boolean;
+      try {
+        allowed = await within(
+          definition.authorize(principal, key),
+          timeoutMs,
+          `the authorize hook of '${name}'`,
+        );
+      } catch (error) {
+        this.onError(error, name, key);
+        throw new ResourceError(ErrorCode.ResourceUnavailable, `could not check access to ${name} '${key}'`, {
+          cause: error,
+        });
+      }
+      if (!allowed) throw new ResourceError(ErrorCode.Forbidden, `not allowed to read ${name} '${key}'`);
     }
     let state: ResourceState | undefined;
     let position: StreamPosition;
@@ -203,7 +240,7 @@ export class ResourceRegistry {
       position = { ...this.position() };
       const result = definition.snapshot(key, { position, principal });
       if (isPromise(result)) {
-        state = await result;
+        state = await within(result, timeoutMs, `the provider of '${name}'`);
         if (state && !state.position) {
           throw new TypeError(
             `the provider of '${name}' answered asynchronously without the position its state reflects`,

@@ -102,6 +102,41 @@ describe('live resources over the WebSocket', () => {
   });
 });
 
+describe('slow and hung snapshot providers', () => {
+  it('a provider that never answers delays its own answer only: later requests of the connection are answered', async () => {
+    const app = await startApp();
+    followProgress(app);
+    app.hub.resources.register('hangs', () => new Promise<undefined>(() => {}));
+    await app.hub.publish(progress(2, 1, 50));
+    const client = await connect(app.wsUrl);
+    client.send({ type: 'get_resource', id: 'hung', payload: { kind: 'hangs', resource_id: '1' } });
+    const subscribed = await client.request('subscribe', { topic: 'logs' });
+    expect(subscribed.type).toBe('subscribed');
+    const other = await client.request('get_resource', { kind: 'suite_execution', resource_id: '2' });
+    expect(other).toMatchObject({ type: 'resource', payload: { data: { messages: 1 } } });
+    expect(client.messages.some((m) => m.id === 'hung')).toBe(false);
+  });
+
+  it('answers resource_unavailable once a provider or its authorize hook takes longer than timeoutMs', async () => {
+    const app = await startApp();
+    app.hub.resources.register('slow', { snapshot: () => new Promise<undefined>(() => {}), timeoutMs: 100 });
+    app.hub.resources.register('slow-check', {
+      snapshot: (id) => ({ data: id }),
+      authorize: () => new Promise<boolean>(() => {}),
+      timeoutMs: 100,
+    });
+    const client = await connect(app.wsUrl);
+    const started = Date.now();
+    const reply = await client.request('get_resource', { kind: 'slow', resource_id: '1' });
+    expect(reply.payload).toMatchObject({ code: 'resource_unavailable' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const checked = await client.request('get_resource', { kind: 'slow-check', resource_id: '1' });
+    expect(checked.payload).toMatchObject({ code: 'resource_unavailable' });
+    const http = await fetch(`${app.base}/api/ws/resources/slow/1`);
+    expect(http.status).toBe(503);
+  });
+});
+
 describe('live resources over HTTP', () => {
   it('GET /api/ws/resources/:kind/:id answers the snapshot or a clear error with its status', async () => {
     const app = await startApp();
