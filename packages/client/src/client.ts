@@ -491,7 +491,8 @@ export class ATPWebSocket {
       for (const ref of request?.target ?? []) this.#settle(ref);
       if (request?.target && !payload.history?.replayed) this.#completeHistory({ target: request.target });
     }
-    const subscription = { topic: payload.topic, filter: payload.filter as Filter };
+    const { topic, filter, epoch, offset } = payload;
+    const subscription = { topic, filter: filter as Filter, epoch, offset };
     this.#emit('subscribed', subscription);
     if (gap) this.#emit('sequence_gap', { ...gap, subscription });
     this.#reconcile();

@@ -53,8 +53,11 @@ export interface ATPWebSocketEvents extends DataEvents {
   reconnect_failed: (info: { attempts: number }) => void;
   /** Data messages `expected` … `received - 1` will never arrive: refetch. */
   sequence_gap: (gap: SequenceGapEvent) => void;
-  /** The server confirmed a subscription (after a resume, restored ones are not confirmed one by one). */
-  subscribed: (info: { topic: string; filter: Filter }) => void;
+  /**
+   * The server confirmed a subscription (after a resume, restored ones are not confirmed one by one);
+   * its messages arrive from stream position `epoch`/`offset` on (after its `from` history, if any).
+   */
+  subscribed: (info: { topic: string; filter: Filter; epoch: string; offset: number }) => void;
   /** The connection state changed. */
   state: (change: StateChange) => void;
   /** The answer to a `get_resource` (see `openResource`, which sends it and waits for this). */

@@ -1,4 +1,5 @@
 import {
+  canonicalSubscriptionKey,
   type DataMessage,
   type DeliveredDataMessage,
   type Filter,
@@ -87,6 +88,8 @@ export class ResourceSync<T> {
   /** The fetch whose answer counts; a newer one supersedes it. */
   #token = 0;
   #buffer: Delivery[] | undefined;
+  /** Where the newest of the resource's subscriptions took effect: no message before it was received. */
+  #floor: { epoch: string; offset: number } | undefined;
 
   constructor(
     readonly kind: string,
@@ -106,6 +109,15 @@ export class ResourceSync<T> {
     return this.#buffer !== undefined;
   }
 
+  /**
+   * One of the resource's subscriptions took effect at `position` (its `subscribed`): the messages
+   * before it were not received, so a snapshot older than it would miss them.
+   */
+  subscribedAt(position: { epoch: string; offset: number }): void {
+    const floor = this.#floor;
+    if (floor?.epoch !== position.epoch || floor.offset < position.offset) this.#floor = { ...position };
+  }
+
   /** The snapshot of fetch `token` arrived; returns whether another fetch is needed. */
   snapshot(token: number, snapshot: ResourceSnapshot): SyncStep {
     if (token !== this.#token || !this.#buffer) return undefined;
@@ -113,6 +125,9 @@ export class ResourceSync<T> {
     // were applied and are not kept, so it would lose them. Keep what arrives; fetch again.
     if (this.data !== undefined && snapshot.epoch === this.epoch && snapshot.offset < this.offset)
       return 'behind';
+    // Older than where a subscription of the resource took effect: the messages in between were
+    // never received. Keep what arrives; fetch again (the provider catches up).
+    if (snapshot.epoch === this.#floor?.epoch && snapshot.offset < this.#floor.offset) return 'behind';
     const kept = this.#buffer;
     this.#buffer = undefined;
     this.data = this.fromSnapshot(snapshot.data);
@@ -274,9 +289,13 @@ export class ResourceHandle<T> {
       options.matches ??
       ((message) =>
         this.#subscriptions.some((s) => matchesSubscription(message, { topic: s.topic, filter: s.filter })));
+    const keys = new Set(this.#subscriptions.map((s) => canonicalSubscriptionKey(s.topic, s.filter)));
     this.#stops.push(
       client.on('message', (message, meta) => {
         if (this.#matches(message)) this.#step(this.#sync.message(message, meta));
+      }),
+      client.on('subscribed', (info) => {
+        if (keys.has(canonicalSubscriptionKey(info.topic, info.filter))) this.#sync.subscribedAt(info);
       }),
       client.on('sequence_gap', (gap: SequenceGapEvent) => {
         // A gap of one `subscribe … from` history concerns that subscription only (a resource holds none).
