@@ -491,10 +491,10 @@ export class ATPWebSocket {
       for (const ref of request?.target ?? []) this.#settle(ref);
       if (request?.target && !payload.history?.replayed) this.#completeHistory({ target: request.target });
     }
-    const { topic, filter, epoch, offset } = payload;
-    const subscription = { topic, filter: filter as Filter, epoch, offset };
-    this.#emit('subscribed', subscription);
-    if (gap) this.#emit('sequence_gap', { ...gap, subscription });
+    const { topic, epoch, offset } = payload;
+    const filter = payload.filter as Filter;
+    this.#emit('subscribed', { topic, filter, epoch, offset });
+    if (gap) this.#emit('sequence_gap', { ...gap, subscription: { topic, filter } });
     this.#reconcile();
   }
 
