@@ -141,7 +141,8 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
   it('(b) after a Redis restart (the Redis broker, on a redis-server of its own)', async () => {
     const redis = await RedisServer.start();
     disposer.add(() => redis.stop());
-    const dashboard = await startDashboard(disposer, { seed: 23 }, 0, {
+    // Long suites (20 tests each), so that the run shown is still going after the restart.
+    const dashboard = await startDashboard(disposer, { seed: 23, testsPerSuite: [20, 20] }, 0, {
       env: { ATP_WS_REDIS_URL: redis.url, ATP_WS_REDIS_PREFIX: 'dash-res' },
     });
     const { page, errors } = await openPage(browser, disposer);
@@ -153,9 +154,15 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     await redis.restart();
     // The stream starts over in Redis (a new epoch): the page refetches its suite and goes on.
     await page.getByTestId('recovery-notice').waitFor({ timeout: 20_000 });
-    const held = ((await pageHolds(page)).data as SuiteExecutionRecord).events;
+    // The run goes on after the restart on the server's side; the page must follow it.
+    const { suiteId, data } = await pageHolds(page);
+    const held = (data as SuiteExecutionRecord).events;
     await expect
-      .poll(async () => ((await pageHolds(page)).data as SuiteExecutionRecord).events, POLL)
+      .poll(
+        async () =>
+          (await getJson<SuiteExecutionRecord>(`${dashboard.url}/api/executions/${suiteId}`)).events,
+        POLL,
+      )
       .toBeGreaterThan(held);
     await expectPageToEqualServer(page, dashboard);
     expect(errors).toEqual([]);
