@@ -168,7 +168,7 @@ describe('the selected suite, a live resource, equals GET /api/executions/:id at
     expect(errors).toEqual([]);
   }, 60_000);
 
-  it('(c) as a slow consumer closed with 1013 (its progress coalesced on the way), resumed', async () => {
+  it('(c) as a slow consumer closed with 1013, resumed (progress coalesced on the way is counted, not required)', async () => {
     const dashboard = await startDashboard(disposer, { seed: 24 }, 0, {
       hub: { softBufferedBytes: 16 * 1024, maxBufferedBytes: 256 * 1024 },
     });
