@@ -260,7 +260,8 @@ describe('the dashboard page in headless Chromium', () => {
     expect(tableOverflow).toBeLessThanOrEqual(0);
     await phone.page.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
     expect([...dark.errors, ...phone.errors]).toEqual([]);
-  });
+    // Two pages, each replaying a run from its start: 15 s here alone, twice that on two busy cores.
+  }, 60_000);
 });
 
 describe('the plain page (only /static/v2/js/websocket.js and the example of docs/GUIDE.md)', () => {
