@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { ATPWebSocket } from '../index.js';
+import { disposer, next, publishRange, startHub, until } from './helpers.js';
+
+// Adversarial tests of the IIFE build (dist/browser.global.js), run as built in a context of its own.
+const script = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));
+
+function iifeClass(): typeof ATPWebSocket {
+  const context: Record<string, unknown> = {
+    WebSocket,
+    URL,
+    console,
+    setTimeout,
+    clearTimeout,
+    setInterval,
+    clearInterval,
+  };
+  context.globalThis = context;
+  runInNewContext(readFileSync(script, 'utf8'), context);
+  return context.ATPWebSocket as typeof ATPWebSocket;
+}
+
+describe('the IIFE build under attack', () => {
+  // docs/PROTOCOL.md, Resuming after a reconnect: "A refused subscription never spoils a resume";
+  // the client README: refused subscriptions are "left out of every later resume; the server resumes
+  // the others, so the refusal never causes a gap".
+  for (const topic of ['', 'x'.repeat(129)]) {
+    it(`a subscription of a malformed topic (${topic.length} characters) made while away does not spoil the resume of the others`, async () => {
+      const { hub, url, cutConnections } = await startHub();
+      const Client = iifeClass();
+      const ws = new Client({
+        url,
+        reconnectInterval: 200,
+        maxReconnectInterval: 200,
+        pingInterval: 0,
+        jitter: 0,
+        logger: null,
+      });
+      disposer.add(() => ws.disconnect());
+      const ids: number[] = [];
+      const gaps: string[] = [];
+      ws.on('test_progress', (payload) => ids.push(payload.test_execution_id));
+      ws.on('sequence_gap', (gap) => gaps.push(gap.reason));
+      ws.subscribe('test:progress', { suite_execution_id: 123 });
+      await ws.connect();
+      await next(ws, 'subscribed');
+      await publishRange(hub, 1, 3);
+      await until(() => ids.length === 3, '3 messages');
+
+      const disconnected = next(ws, 'disconnect');
+      cutConnections();
+      await disconnected;
+      // Made while away: it goes into the next resume instead of a subscribe of its own.
+      let thrown: unknown;
+      try {
+        ws.subscribe(topic);
+      } catch (error) {
+        thrown = error;
+      }
+      await publishRange(hub, 4, 5); // complete history: a resume must replay them
+      await next(ws, 'connect');
+      await until(() => ws.pendingRequests === 0, 'the subscriptions settled');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a refused resume is followed by subscribes
+      await publishRange(hub, 6, 6);
+      await until(() => ids.at(-1) === 6, 'message 6');
+
+      // Either refused at once (a TypeError) or refused by the server on its own: never a lost resume.
+      if (thrown !== undefined) expect((thrown as Error).name).toBe('TypeError');
+      expect(gaps).toEqual([]);
+      expect(ids).toEqual([1, 2, 3, 4, 5, 6]);
+    });
+  }
+});
