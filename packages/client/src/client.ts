@@ -454,10 +454,13 @@ export class ATPWebSocket {
       if (entry.refs.length === 0) this.#subscriptions.delete(entry);
     }
     const entries = this.#subscriptions.list();
-    // A reconnect resumes every subscription at once, except new ones that asked for their own replay.
-    const restored = FULL
-      ? entries.filter((entry) => entry.sent || (entry.from ?? entry.resumeFrom) === undefined)
-      : entries;
+    // A reconnect resumes every subscription at once, except new ones that asked for their own replay
+    // and those of a topic the protocol refuses (docs/PROTOCOL.md#subscribe: 1 to 128 characters),
+    // which would make the whole resume malformed: they are subscribed on their own, and refused there.
+    const restored = entries.filter(
+      ({ topic, sent, from, resumeFrom }) =>
+        topic?.length > 0 && topic.length < 129 && (!FULL || sent || (from ?? resumeFrom) === undefined),
+    );
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
     this.#restoring = resume ? restored : [];
     if (resume) {

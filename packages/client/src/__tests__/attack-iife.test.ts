@@ -45,6 +45,8 @@ describe('the IIFE build under attack', () => {
       const gaps: string[] = [];
       ws.on('test_progress', (payload) => ids.push(payload.test_execution_id));
       ws.on('sequence_gap', (gap) => gaps.push(gap.reason));
+      const refusals: unknown[] = [];
+      ws.on('error', ({ error }) => refusals.push(error.serverCode));
       ws.subscribe('test:progress', { suite_execution_id: 123 });
       await ws.connect();
       await next(ws, 'subscribed');
@@ -72,6 +74,9 @@ describe('the IIFE build under attack', () => {
       if (thrown !== undefined) expect((thrown as Error).name).toBe('TypeError');
       expect(gaps).toEqual([]);
       expect(ids).toEqual([1, 2, 3, 4, 5, 6]);
+      // Still reported, and left out of later resumes.
+      if (thrown === undefined) expect(refusals).toEqual(['invalid_message']);
+      expect(ws.subscriptions.map((s) => s.topic)).toEqual(['test:progress']);
     });
   }
 });
