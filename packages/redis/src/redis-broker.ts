@@ -266,6 +266,10 @@ export class RedisBroker implements Broker {
     this.#reader.defineCommand('atpReepoch', { numberOfKeys: 4, lua: REEPOCH_SCRIPT });
     this.#reader.defineCommand('atpCheckRun', { numberOfKeys: 4, lua: CHECK_RUN_SCRIPT });
     this.#reader.defineCommand('atpLowerEpochStart', { numberOfKeys: 2, lua: LOWER_EPOCH_START_SCRIPT });
+    if (!options.cluster) {
+      this.#keepConnecting(this.#command, 'command');
+      this.#keepConnecting(this.#reader, 'reader');
+    }
     // After every (re)connection the read loop checks that Redis is still the same process.
     this.#reader.on('ready', () => {
       this.#runChecked = false;
@@ -286,6 +290,33 @@ export class RedisBroker implements Broker {
       this.#command.once('ready', resolve);
       this.#command.once('error', () => resolve());
       this.#command.once('end', resolve);
+    });
+  }
+
+  /**
+   * Connects `redis` again when it ended though the broker did not close it. Its retry strategy never
+   * gives up, yet ioredis ends a Sentinel connection for good when a promotion is announced
+   * (`+switch-master`, to the failover detector) while it is still asking a sentinel where the primary
+   * is: the answer then comes back to a connector closed meanwhile, and the connection is left ended,
+   * so that publishing (and reading) would fail until a restart.
+   */
+  #keepConnecting(redis: Redis, what: string): void {
+    let attempt = 0;
+    redis.on('ready', () => {
+      attempt = 0;
+    });
+    redis.on('end', () => {
+      if (this.#closed) return;
+      attempt += 1;
+      this.#logger.warn({ connection: what }, 'the Redis connection ended; connecting again');
+      const timer = setTimeout(() => {
+        if (this.#closed || redis.status !== 'end') return;
+        // A failure ends the connection again, and this runs again.
+        redis
+          .connect()
+          .catch((error: Error) => this.#logger.debug({ err: error }, 'reconnecting to Redis failed'));
+      }, sentinelBackoff(attempt));
+      timer.unref();
     });
   }
 
@@ -540,6 +571,7 @@ export class RedisBroker implements Broker {
         if (typeof clientId !== 'string' || typeof serverId !== 'string' || typeof order !== 'number') return;
         for (const taken of this.#sessionListeners) taken(clientId, serverId, order);
       });
+      if (!this.#cluster) this.#keepConnecting(subscriber, 'subscriber');
       this.#subscriber = subscriber;
       // Subscribed again by ioredis after a reconnect; waits for Redis when it is unreachable.
       this.#subscribed = subscriber.subscribe(this.#keys.sessionTaken).then(() => undefined);
