@@ -1,4 +1,11 @@
-import { CloseCode, type ErrorCode, type Filter, GapReason, type ReplayFrom } from '@atp/ws-protocol';
+import {
+  CloseCode,
+  type ErrorCode,
+  type Filter,
+  GapReason,
+  MAX_RESUME_SUBSCRIPTIONS,
+  type ReplayFrom,
+} from '@atp/ws-protocol';
 import type {
   ClientMessage,
   DeliveredDataMessage,
@@ -457,10 +464,18 @@ export class ATPWebSocket {
     // A reconnect resumes every subscription at once, except new ones that asked for their own replay
     // and those of a topic the protocol refuses (docs/PROTOCOL.md#subscribe: 1 to 128 characters),
     // which would make the whole resume malformed: they are subscribed on their own, and refused there.
-    const restored = entries.filter(
+    const resumable = entries.filter(
       ({ topic, sent, from, resumeFrom }) =>
         topic?.length > 0 && topic.length < 129 && (!FULL || sent || (from ?? resumeFrom) === undefined),
     );
+    // A resume carries at most MAX_RESUME_SUBSCRIPTIONS: those the server held first (they have messages
+    // to resume); the others are new, made while away, and are subscribed on their own like any new one.
+    const restored = resumable.sort((a, b) => +b.sent - +a.sent).slice(0, MAX_RESUME_SUBSCRIPTIONS);
+    if (FULL && resumable.length > restored.length && resumable[restored.length]?.sent)
+      this.#fail(
+        'server_error',
+        `more than ${MAX_RESUME_SUBSCRIPTIONS} subscriptions to resume: those past it are subscribed again, and what they missed while disconnected is lost`,
+      );
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
     this.#restoring = resume ? restored : [];
     if (resume) {

@@ -46,4 +46,4 @@ export {
   TOPICS,
   topicsForMessage,
 } from './topics.js';
-export { CLIENT_ID_PATTERN, PROTOCOL_VERSION, WS_PATH } from './version.js';
+export { CLIENT_ID_PATTERN, MAX_RESUME_SUBSCRIPTIONS, PROTOCOL_VERSION, WS_PATH } from './version.js';

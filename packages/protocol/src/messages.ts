@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, GapReason } from './codes.js';
-import { CLIENT_ID_PATTERN } from './version.js';
+import { CLIENT_ID_PATTERN, MAX_RESUME_SUBSCRIPTIONS } from './version.js';
 
 // ── building blocks ────────────────────────────────────────────────────────
 
@@ -320,9 +320,6 @@ export const PingMessageSchema = z.strictObject({
   payload: z.strictObject({}).optional(),
 });
 export type PingMessage = z.infer<typeof PingMessageSchema>;
-
-/** Largest number of subscriptions one `resume` may carry. */
-export const MAX_RESUME_SUBSCRIPTIONS = 1000;
 
 // client → server
 export const ResumeMessageSchema = z.strictObject({

@@ -6,3 +6,6 @@ export const WS_PATH = '/api/ws/updates';
 
 /** Allowed form of a `client_id` query parameter. */
 export const CLIENT_ID_PATTERN: RegExp = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Largest number of subscriptions one `resume` may carry. */
+export const MAX_RESUME_SUBSCRIPTIONS = 1000;

@@ -79,4 +79,39 @@ describe('the IIFE build under attack', () => {
       expect(ws.subscriptions.map((s) => s.topic)).toEqual(['test:progress']);
     });
   }
+
+  it('1,000 subscriptions made while away do not spoil the resume of the one held before', async () => {
+    const { hub, url, cutConnections } = await startHub();
+    const Client = iifeClass();
+    const ws = new Client({
+      url,
+      reconnectInterval: 200,
+      maxReconnectInterval: 200,
+      pingInterval: 0,
+      jitter: 0,
+      logger: null,
+    });
+    disposer.add(() => ws.disconnect());
+    const ids: number[] = [];
+    const gaps: string[] = [];
+    ws.on('test_progress', (payload) => ids.push(payload.test_execution_id));
+    ws.on('sequence_gap', (gap) => gaps.push(gap.reason));
+    ws.subscribe('test:progress', { suite_execution_id: 123 });
+    await ws.connect();
+    await next(ws, 'subscribed');
+    await publishRange(hub, 1, 3);
+    await until(() => ids.length === 3, '3 messages');
+
+    const disconnected = next(ws, 'disconnect');
+    cutConnections();
+    await disconnected;
+    for (let suite = 1; suite <= 1000; suite += 1) ws.subscribe('logs', { suite_execution_id: suite });
+    await publishRange(hub, 4, 5); // complete history: a resume must replay them
+    await next(ws, 'connect');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await publishRange(hub, 6, 6);
+    await until(() => ids.at(-1) === 6, 'message 6');
+    expect(gaps).toEqual([]);
+    expect(ids).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });
