@@ -1,29 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import type { ATPWebSocket } from '../index.js';
-import { disposer, next, publishRange, startHub, until } from './helpers.js';
+import { next, publishRange, startHub, until } from './helpers.js';
+import { newIifeClient } from './iife-helpers.js';
 
 // Adversarial tests of the IIFE build (dist/browser.global.js), run as built in a context of its own.
-const script = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));
-
-function iifeClass(): typeof ATPWebSocket {
-  const context: Record<string, unknown> = {
-    WebSocket,
-    URL,
-    console,
-    setTimeout,
-    clearTimeout,
-    setInterval,
-    clearInterval,
-  };
-  context.globalThis = context;
-  runInNewContext(readFileSync(script, 'utf8'), context);
-  return context.ATPWebSocket as typeof ATPWebSocket;
-}
-
 describe('the IIFE build under attack', () => {
   // docs/PROTOCOL.md, Resuming after a reconnect: "A refused subscription never spoils a resume";
   // the client README: refused subscriptions are "left out of every later resume; the server resumes
@@ -31,16 +10,12 @@ describe('the IIFE build under attack', () => {
   for (const topic of ['', 'x'.repeat(129)]) {
     it(`a subscription of a malformed topic (${topic.length} characters) made while away does not spoil the resume of the others`, async () => {
       const { hub, url, cutConnections } = await startHub();
-      const Client = iifeClass();
-      const ws = new Client({
-        url,
+      const ws = newIifeClient(url, {
         reconnectInterval: 200,
         maxReconnectInterval: 200,
-        pingInterval: 0,
         jitter: 0,
         logger: null,
       });
-      disposer.add(() => ws.disconnect());
       const ids: number[] = [];
       const gaps: string[] = [];
       ws.on('test_progress', (payload) => ids.push(payload.test_execution_id));
@@ -82,16 +57,12 @@ describe('the IIFE build under attack', () => {
 
   it('1,000 subscriptions made while away do not spoil the resume of the one held before', async () => {
     const { hub, url, cutConnections } = await startHub();
-    const Client = iifeClass();
-    const ws = new Client({
-      url,
+    const ws = newIifeClient(url, {
       reconnectInterval: 200,
       maxReconnectInterval: 200,
-      pingInterval: 0,
       jitter: 0,
       logger: null,
     });
-    disposer.add(() => ws.disconnect());
     const ids: number[] = [];
     const gaps: string[] = [];
     ws.on('test_progress', (payload) => ids.push(payload.test_execution_id));

@@ -1,48 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
-import type { ATPWebSocket, ATPWebSocketOptions } from '../index.js';
-import { disposer, next, progress, publishRange, startHub, until } from './helpers.js';
+import type { ATPWebSocket } from '../index.js';
+import { next, progress, publishRange, startHub, until } from './helpers.js';
+import { newIifeClient } from './iife-helpers.js';
 
 // The IIFE build is the lean one (see the README's Builds): these tests run the built file itself,
 // in a context of its own with `ws` as its WebSocket, against a real hub, to prove it keeps the
 // whole delivery guarantee. The browser tests run it in Chromium.
-const script = fileURLToPath(new URL('../../dist/browser.global.js', import.meta.url));
-
-function iifeClass(): typeof ATPWebSocket {
-  if (!existsSync(script))
-    throw new Error(
-      `${script} is missing: run \`pnpm --filter @atp/ws-client build\` (pnpm test builds first)`,
-    );
-  const context: Record<string, unknown> = {
-    WebSocket,
-    URL,
-    console,
-    setTimeout,
-    clearTimeout,
-    setInterval,
-    clearInterval,
-  };
-  context.globalThis = context;
-  runInNewContext(readFileSync(script, 'utf8'), context);
-  return context.ATPWebSocket as typeof ATPWebSocket;
-}
-
-function newIifeClient(url: string, options: ATPWebSocketOptions = {}): ATPWebSocket {
-  const Client = iifeClass();
-  const ws = new Client({
-    url,
-    reconnectInterval: 20,
-    maxReconnectInterval: 100,
-    pingInterval: 0,
-    ...options,
-  });
-  disposer.add(() => ws.disconnect());
-  return ws;
-}
-
 /** The test_execution_id, sequence and gap reasons the client delivered, as plain values. */
 function record(ws: ATPWebSocket) {
   const data: Array<[number, number]> = [];
