@@ -117,18 +117,7 @@ export function run(args: string[], env: Record<string, string> = {}, stdin?: st
   return cli;
 }
 
-export function progress(suite: number, test: number, percent: number): DataMessage {
-  return {
-    type: 'test_progress',
-    payload: {
-      suite_execution_id: suite,
-      test_execution_id: test,
-      test_id: `test-${test}`,
-      status: 'running',
-      progress_percent: percent,
-    },
-  };
-}
+export { progress } from '@atp/test-utils';
 
 export function log(suite: number, level: 'info' | 'error', message: string): DataMessage {
   return {

@@ -71,18 +71,7 @@ export function publish(
   });
 }
 
-export function progress(suite: number, test: number, percent: number): DataMessage {
-  return {
-    type: 'test_progress',
-    payload: {
-      suite_execution_id: suite,
-      test_execution_id: test,
-      test_id: `test-${test}`,
-      status: 'running',
-      progress_percent: percent,
-    },
-  };
-}
+export { progress } from '@atp/test-utils';
 
 /** A broker that can be switched off, to see what the router answers when publishing fails. */
 export class SwitchableBroker implements Broker {

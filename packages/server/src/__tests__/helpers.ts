@@ -1,5 +1,6 @@
 import type { DataMessage } from '@atp/ws-protocol';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Disposer, type RawClientOptions, RawSseTestClient, RawTestClient } from '@atp/test-utils';
 import express from 'express';
 import { afterEach } from 'vitest';
@@ -30,25 +31,34 @@ export async function startHub(
   options: ATPWebSocketServerOptions = {},
 ): Promise<{ hub: ATPWebSocketServer; url: string }> {
   if (transport === 'sse' && options.server === undefined && options.port === undefined) {
-    const app = express();
-    const server = createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
-    const hub = createATPWebSocketServer({ ...options, server });
-    app.use(createATPFallbackRouter(hub));
-    disposer.add(async () => {
-      await hub.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    await hub.ready;
-    const port = hub.address()?.port;
-    return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates` };
+    const { hub, url } = await startFallbackHub(options);
+    return { hub, url };
   }
   const hub = createATPWebSocketServer({ port: 0, ...options });
   disposer.add(() => hub.close());
   await hub.ready;
   const port = hub.address()?.port;
   return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates` };
+}
+
+/**
+ * A hub attached to an Express app that serves the fallback router (POST bodies up to
+ * `maxBodyBytes`, the router's default when left out), closed after the test.
+ */
+export async function startFallbackHub(options: ATPWebSocketServerOptions = {}, maxBodyBytes?: number) {
+  const app = express();
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, options.host ?? '127.0.0.1', resolve));
+  const hub = createATPWebSocketServer({ ...options, server });
+  app.use(createATPFallbackRouter(hub, maxBodyBytes === undefined ? {} : { maxBodyBytes }));
+  disposer.add(async () => {
+    await hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  await hub.ready;
+  const port = (server.address() as AddressInfo).port;
+  return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates`, base: `http://127.0.0.1:${port}` };
 }
 
 /** Connects a raw WebSocket client (waits for `connected`), closed after the test. */

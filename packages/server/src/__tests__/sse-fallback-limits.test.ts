@@ -1,29 +1,8 @@
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { RawSseTestClient } from '@atp/test-utils';
 import { CloseCode } from '@atp/ws-protocol';
-import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { createATPFallbackRouter } from '../express.js';
-import { type ATPWebSocketServerOptions, createATPWebSocketServer } from '../index.js';
-import { connect, disposer, log } from './helpers.js';
-
-/** A hub with the fallback router (default maxBodyBytes: 1 MiB) on an Express app. */
-async function startFallbackHub(options: ATPWebSocketServerOptions = {}) {
-  const app = express();
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const hub = createATPWebSocketServer({ ...options, server });
-  app.use(createATPFallbackRouter(hub));
-  disposer.add(async () => {
-    await hub.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  await hub.ready;
-  const port = (server.address() as AddressInfo).port;
-  return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates`, base: `http://127.0.0.1:${port}` };
-}
+import { connect, disposer, log, startFallbackHub } from './helpers.js';
 
 async function sse(url: string) {
   const client = await RawSseTestClient.connect(url);

@@ -1,28 +1,12 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fallbackStreamUrl, RawSseTestClient } from '@atp/test-utils';
 import { CloseCode, ErrorCode } from '@atp/ws-protocol';
-import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { createATPFallbackRouter } from '../express.js';
-import { type ATPWebSocketServerOptions, createATPWebSocketServer } from '../index.js';
-import { connect, disposer, log } from './helpers.js';
+import type { ATPWebSocketServerOptions } from '../index.js';
+import { connect, disposer, log, startFallbackHub as startHubWithFallback } from './helpers.js';
 
-/** A hub with the fallback router (POST bodies up to `maxBodyBytes`) on an Express app. */
-async function startFallbackHub(options: ATPWebSocketServerOptions = {}, maxBodyBytes = 4096) {
-  const app = express();
-  const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const hub = createATPWebSocketServer({ ...options, server });
-  app.use(createATPFallbackRouter(hub, { maxBodyBytes }));
-  disposer.add(async () => {
-    await hub.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  await hub.ready;
-  const port = (server.address() as AddressInfo).port;
-  return { hub, url: `ws://127.0.0.1:${port}/api/ws/updates`, base: `http://127.0.0.1:${port}` };
+/** A hub with the fallback router (POST bodies up to `maxBodyBytes`: 4 KiB unless given). */
+function startFallbackHub(options: ATPWebSocketServerOptions = {}, maxBodyBytes = 4096) {
+  return startHubWithFallback(options, maxBodyBytes);
 }
 
 async function sse(url: string, query = '') {
