@@ -2,31 +2,17 @@
 // local history of the lost epoch must not be replayed to it.
 import { RedisServer } from '@atp/test-utils';
 import { ATPWebSocket } from '@atp/ws-client';
-import { createATPWebSocketServer } from '@atp/ws-server';
-import type { DataMessage } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { RedisBroker } from '../index.js';
-import { disposer, uniquePrefix } from './helpers.js';
-
-const log = (suite: number, message: string): DataMessage => ({
-  type: 'log_entry',
-  payload: { suite_execution_id: suite, level: 'info', message, timestamp: '2024-01-15T10:30:00Z' },
-});
+import { disposer, log, startRedisHub, uniquePrefix } from './helpers.js';
 
 describe('from subscriptions across an epoch change under a live connection', () => {
   it("replays no message of the lost epoch to a from: 'start' subscription made after Redis restarted empty", async () => {
     const redis = await RedisServer.start();
     disposer.add(() => redis.kill());
-    const broker = new RedisBroker({ url: redis.url, prefix: uniquePrefix(), blockMs: 100 });
-    const hub = createATPWebSocketServer({ port: 0, broker });
-    disposer.add(async () => {
-      await hub.close();
-      await broker.close();
-    });
-    await hub.ready;
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix: uniquePrefix(), blockMs: 100 });
     const ws = new ATPWebSocket({
-      url: `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`,
+      url,
       WebSocket,
       retryDelay: () => 50,
     });

@@ -2,26 +2,18 @@
 // (the client then refetches), the client's resource ends equal to the server's state.
 import { RedisServer, runMessages, runOptions, serveRuns } from '@atp/test-utils';
 import { ATPWebSocket, openResource } from '@atp/ws-client';
-import { createATPWebSocketServer } from '@atp/ws-server';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { RedisBroker } from '../index.js';
-import { disposer, uniquePrefix } from './helpers.js';
+import { disposer, startRedisHub, uniquePrefix } from './helpers.js';
 
 describe('live resources on the Redis broker', () => {
   it('ends equal to the server state after a Redis restart under a live resource', async () => {
     const redis = await RedisServer.start();
     disposer.add(() => redis.kill());
-    const broker = new RedisBroker({ url: redis.url, prefix: uniquePrefix(), blockMs: 100 });
-    const hub = createATPWebSocketServer({ port: 0, broker });
-    disposer.add(async () => {
-      await hub.close();
-      await broker.close();
-    });
-    await hub.ready;
+    const { hub, url } = await startRedisHub({ url: redis.url, prefix: uniquePrefix(), blockMs: 100 });
     const runs = serveRuns(hub);
     const ws = new ATPWebSocket({
-      url: `ws://127.0.0.1:${hub.address()?.port}/api/ws/updates`,
+      url,
       WebSocket,
       retryDelay: () => 50,
     });
