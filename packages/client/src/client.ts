@@ -478,6 +478,10 @@ export class ATPWebSocket {
       );
     const resume = this.#session.resumePayload(restored.map(({ topic, filter }) => ({ topic, filter })));
     this.#restoring = resume ? restored : [];
+    if (FULL)
+      // A resumed subscription goes on being delivered from the resume's position; the others start over.
+      for (const entry of entries)
+        entry.coveredFrom = resume && restored.includes(entry) ? (entry.coveredFrom ?? resume) : undefined;
     if (resume) {
       this.#resumeId = this.#nextId();
       this.#sendNow({ type: 'resume', id: this.#resumeId, payload: resume });
@@ -504,6 +508,7 @@ export class ATPWebSocket {
       if (entry.pending === id) entry.pending = undefined;
       entry.onServer = true;
       if (FULL) for (const ref of entry.refs) if (!ref.held) this.#settle(ref);
+      if (FULL) entry.coveredFrom ??= { epoch: payload.epoch, offset: payload.offset };
     }
     if (FULL) {
       for (const ref of request?.target ?? []) this.#settle(ref);
@@ -521,6 +526,7 @@ export class ATPWebSocket {
     if (entry) {
       if (entry.pending === id) entry.pending = undefined;
       entry.onServer = false;
+      if (FULL) entry.coveredFrom = undefined;
     }
     this.#reconcile();
   }
@@ -587,14 +593,31 @@ export class ATPWebSocket {
   #onData(message: DataFrame, frame: string): void {
     const verdict = this.#session.onData(message.sequence, message);
     if (verdict.gap) this.#emit('sequence_gap', verdict.gap);
-    if (!verdict.deliver) return;
+    const replay = verdict.replay;
     const { type, epoch, offset } = message;
     const meta = { sequence: verdict.sequence, type, epoch, offset } as MessageMeta;
+    if (
+      FULL &&
+      replay?.target &&
+      (!verdict.deliver ||
+        this.#history.deliveredBefore(
+          message,
+          replay.through,
+          this.#session.floor,
+          this.#subscriptions.all(),
+        ))
+    ) {
+      // History a reference asked for that this client delivered before (on an earlier connection,
+      // so the server sends it again): it goes to that reference alone.
+      this.#history.redeliver(replay.target, { message: message as never, meta }, this.#call);
+      if (replay.left === 0) this.#completeHistory(replay);
+      return;
+    }
+    if (!verdict.deliver) return;
     if (!RESERVED.has(type)) this.#emit(type as 'test_progress', message.payload as never, meta as never);
     this.#emit('message', message as never, meta);
     if (!FULL) return;
     const delivery: Delivery = { message: message as never, meta };
-    const replay = verdict.replay;
     const entries = this.#routed > 0 ? this.#subscriptions.all() : [];
     this.#history.deliver(delivery, frame, replay?.target, entries, this.#call);
     if (replay?.target && replay.left === 0) this.#completeHistory(replay);
@@ -684,6 +707,7 @@ export class ATPWebSocket {
   #refuse(entry: SubscriptionEntry, error: ATPWebSocketError): void {
     entry.refused = true;
     entry.onServer = false;
+    if (FULL) entry.coveredFrom = undefined;
     if (FULL) entry.historyWanted.length = 0;
     if (FULL)
       for (const ref of [...entry.refs]) {

@@ -5,8 +5,10 @@ import type { DeliveredHistory as Full } from './history.js';
  * to stay within its size budget. Per-subscription `message` events and the local replay of
  * history to a second subscriber are in the ESM/CJS builds only.
  */
-// `observeEpoch` is only called behind `FULL`, which the IIFE drops.
-export class DeliveredHistory implements Pick<Full, Exclude<keyof Full, 'observeEpoch'>> {
+// `observeEpoch`, `redeliver` and `deliveredBefore` are only called behind `FULL`, which the IIFE drops.
+export class DeliveredHistory
+  implements Pick<Full, Exclude<keyof Full, 'observeEpoch' | 'redeliver' | 'deliveredBefore'>>
+{
   attach(): void {}
   deliver(): void {}
   complete(): void {}

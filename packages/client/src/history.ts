@@ -1,4 +1,4 @@
-import { matchesSubscription, type ReplayFrom } from '@atp/ws-protocol';
+import { matchesSubscription, type ReplayFrom, type StreamPosition } from '@atp/ws-protocol';
 import type { Delivery, SubscriptionEntry, SubscriptionRef } from './subscriptions.js';
 
 /** How many delivered messages the client keeps to replay history locally. */
@@ -73,6 +73,36 @@ export class DeliveredHistory {
     }
   }
 
+  /**
+   * Whether a message of a `from` replay was delivered before: one of `entries` that matches it
+   * was held without interruption from before it up to `through` (where the connection was when
+   * the replay began), and no gap since `floor` may have hidden it.
+   */
+  deliveredBefore(
+    message: StreamPosition & { type: string; payload: unknown },
+    through: StreamPosition | undefined,
+    floor: StreamPosition | undefined,
+    entries: Iterable<SubscriptionEntry>,
+  ): boolean {
+    const { epoch, offset } = message;
+    if (!through || through.epoch !== epoch || offset > through.offset) return false;
+    if (floor && floor.epoch === epoch && offset <= floor.offset) return false;
+    for (const entry of entries) {
+      const since = entry.coveredFrom;
+      if (since?.epoch === epoch && offset > since.offset && matchesSubscription(message as never, entry))
+        return true;
+    }
+    return false;
+  }
+
+  /**
+   * A replayed message this client delivered before (not kept again, not for other references):
+   * each of `target`, the references that asked for this history, gets it once.
+   */
+  redeliver(target: SubscriptionRef[], delivery: Delivery, call: CallListeners): void {
+    for (const ref of target) if (!ref.released) this.#toRef(ref, delivery, true, call);
+  }
+
   /** The history of `ref` is complete: its backlog, then what it held back, are delivered in order. */
   complete(ref: SubscriptionRef, call: CallListeners): void {
     // Kept messages of an epoch the stream has since lost are not part of its history.
@@ -105,8 +135,11 @@ export class DeliveredHistory {
     }
     const backlog = ref.backlog ?? [];
     if (backlog[0] && backlog[0].meta.epoch !== delivery.meta.epoch) backlog.length = 0;
-    while (backlog[0] && backlog[0].meta.offset < delivery.meta.offset)
-      call(ref, backlog.shift() as Delivery);
+    while (backlog[0] && backlog[0].meta.offset <= delivery.meta.offset) {
+      const kept = backlog.shift() as Delivery;
+      // The server sent again what the backlog holds (a new connection): once is enough.
+      if (kept.meta.offset < delivery.meta.offset) call(ref, kept);
+    }
     call(ref, delivery);
   }
 }

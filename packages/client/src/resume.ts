@@ -10,6 +10,8 @@ export interface Replay {
   /** The references that asked for this history: only they get it (none: everyone). */
   readonly target: SubscriptionRef[] | undefined;
   left: number;
+  /** Where the connection was up to date when a `from` replay was announced: what it may repeat ends there. */
+  through?: StreamPosition;
 }
 
 /** Payload of the `sequence_gap` event: data messages `expected` … `received - 1` were not delivered. */
@@ -67,6 +69,18 @@ export class SessionTracker {
   #seenEpoch = '';
   /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
   #base = 0;
+  /**
+   * Messages at or before this position may have been missed (a gap came after them): that a
+   * subscription was held then does not prove they were delivered. See {@link SessionTracker.floor}.
+   */
+  #floor: StreamPosition | undefined;
+  /** A gap was reported; the next delivered message moves {@link SessionTracker.floor} up to it. */
+  #broken = false;
+
+  /** Offsets at or before this (in its epoch) may have been missed; after it, nothing was, up to the position. */
+  get floor(): StreamPosition | undefined {
+    return this.#floor;
+  }
 
   /** The last delivered sequence (0 before any). */
   get lastSequence(): number {
@@ -80,6 +94,10 @@ export class SessionTracker {
     this.#position = undefined;
     this.#replays = [];
     this.#base = 0;
+    if (FULL) {
+      this.#floor = undefined;
+      this.#broken = false;
+    }
     this.#forgetSeen();
   }
 
@@ -124,6 +142,7 @@ export class SessionTracker {
     this.#expected = expected + 1;
     this.#replays = [];
     this.#position = { epoch: position.epoch, offset: position.offset };
+    if (FULL) this.#broken = true;
     return { expected, received: expected + 1, reason };
   }
 
@@ -136,7 +155,10 @@ export class SessionTracker {
 
   /** Announces that `count` replayed data messages follow (from `resumed`, or `subscribed.history` of `entry`). */
   expectReplay(count: number, entry?: SubscriptionEntry, target?: SubscriptionRef[]): void {
-    if (count > 0) this.#replays.push({ entry, target, left: count });
+    if (count <= 0) return;
+    const replay: Replay = { entry, target, left: count };
+    if (FULL) replay.through = this.#position;
+    this.#replays.push(replay);
   }
 
   /** The `resume` payload for a reconnect, or `undefined` when the session has no position yet. */
@@ -177,6 +199,7 @@ export class SessionTracker {
     const next = payload.next_sequence + this.#base;
     this.#expected = next;
     if (payload.recovered && next === expected) return undefined;
+    if (FULL) this.#broken = true;
     return { expected, received: next, reason: payload.reason ?? GapReason.SequenceHole };
   }
 
@@ -195,6 +218,11 @@ export class SessionTracker {
     }
     if (replay && --replay.left === 0) this.#replays.shift();
     const expected = this.#expected;
+    if (FULL && sequence !== expected) this.#broken = true;
+    if (FULL && this.#broken) {
+      this.#broken = false;
+      this.#floor = { epoch: position.epoch, offset: position.offset - 1 };
+    }
     this.#last = sequence;
     this.#expected = sequence + 1;
     if (isAfter(position, this.#position))

@@ -1,5 +1,5 @@
 import { canonicalSubscriptionKey, type Filter, normalizeFilter } from '@atp/ws-protocol';
-import type { DeliveredDataMessage, ReplayFrom } from '@atp/ws-protocol';
+import type { DeliveredDataMessage, ReplayFrom, StreamPosition } from '@atp/ws-protocol';
 import type { ATPWebSocketError } from './errors.js';
 import type { MessageMeta } from './events.js';
 import { FULL } from './features.js';
@@ -57,6 +57,12 @@ export interface SubscriptionEntry {
   pending: number | undefined;
   /** References that asked for history and wait for a `from` request to be sent. */
   historyWanted: SubscriptionRef[];
+  /**
+   * Since when the server has delivered this subscription without interruption (its `subscribed`,
+   * or the position a resume restored it from): a replayed message it matches after that was
+   * delivered already (ESM/CJS builds).
+   */
+  coveredFrom?: StreamPosition;
 }
 
 /**
