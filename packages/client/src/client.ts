@@ -53,6 +53,12 @@ const RESERVED = new Set([
   'message',
 ]);
 const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * Bytes of topics and filters a resume carries for subscriptions made while away (those the server
+ * held always go): the server's default limit of subscriptions per connection, and well under its
+ * default message size limit. The rest are subscribed one by one after it.
+ */
+const RESUME_BYTES = 16 * 1024;
 /** `CloseCode.MessageTooBig`, as a number: the IIFE build leaves the `CloseCode` table out. */
 const MESSAGE_TOO_BIG = 1009;
 /**
@@ -470,7 +476,15 @@ export class ATPWebSocket {
     );
     // A resume carries at most MAX_RESUME_SUBSCRIPTIONS: those the server held first (they have messages
     // to resume); the others are new, made while away, and are subscribed on their own like any new one.
-    const restored = resumable.sort((a, b) => +b.sent - +a.sent).slice(0, MAX_RESUME_SUBSCRIPTIONS);
+    // New ones also stop at RESUME_BYTES of topics and filters, so that a resume never outgrows the
+    // server's message size limit (a 1009 would refuse them one connection at a time).
+    let bytes = 0;
+    const restored = resumable
+      .sort((a, b) => +b.sent - +a.sent)
+      .filter((entry, index) => {
+        bytes += entry.key.length; // the topic and the filter's JSON
+        return index < MAX_RESUME_SUBSCRIPTIONS && (entry.sent || bytes <= RESUME_BYTES);
+      });
     if (FULL && resumable.length > restored.length && resumable[restored.length]?.sent)
       this.#fail(
         'server_error',
@@ -689,7 +703,7 @@ export class ATPWebSocket {
     let largest: SubscriptionEntry | undefined;
     let largestSize = -1;
     for (const entry of inFlight) {
-      const size = JSON.stringify(entry.filter ?? null).length + entry.topic.length;
+      const size = entry.key.length; // the topic and the filter's JSON
       if (!entry.refused && size > largestSize) [largest, largestSize] = [entry, size];
     }
     if (!largest) return;
@@ -733,13 +747,14 @@ export class ATPWebSocket {
   /**
    * Brings the server's subscriptions to what the client wants, paced under the server's
    * rate limit (a token bucket) and with a bounded number of requests in flight; each
-   * request is matched to its answer by id. Subscribes go before unsubscribes.
+   * request is matched to its answer by id. Unsubscribes go first: they free room under
+   * the server's subscription limits for the subscribes after them.
    */
   #reconcile(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.state !== 'open') return;
-    for (const subscribe of [true, false]) {
+    for (const subscribe of [false, true]) {
       for (const entry of this.#subscriptions.all()) {
         const wants = this.#wants(entry);
         if (entry.refs.length === 0 && !entry.onServer && entry.pending === undefined)

@@ -69,18 +69,16 @@ export class SessionTracker {
   #seenEpoch = '';
   /** Added to wire sequences of this connection when the server restarted its numbering (resume refused). */
   #base = 0;
+  // #region ESM/CJS only
   /**
-   * Messages at or before this position may have been missed (a gap came after them): that a
-   * subscription was held then does not prove they were delivered. See {@link SessionTracker.floor}.
+   * Offsets at or before this position (in its epoch) may have been missed: a gap came after
+   * them, so a subscription held then does not prove they were delivered. After it, nothing was
+   * missed up to the session's position.
    */
-  #floor: StreamPosition | undefined;
+  floor: StreamPosition | undefined;
   /** A gap was reported; the next delivered message moves {@link SessionTracker.floor} up to it. */
-  #broken = false;
-
-  /** Offsets at or before this (in its epoch) may have been missed; after it, nothing was, up to the position. */
-  get floor(): StreamPosition | undefined {
-    return this.#floor;
-  }
+  broken = false;
+  // #endregion
 
   /** The last delivered sequence (0 before any). */
   get lastSequence(): number {
@@ -95,8 +93,8 @@ export class SessionTracker {
     this.#replays = [];
     this.#base = 0;
     if (FULL) {
-      this.#floor = undefined;
-      this.#broken = false;
+      this.floor = undefined;
+      this.broken = false;
     }
     this.#forgetSeen();
   }
@@ -142,7 +140,7 @@ export class SessionTracker {
     this.#expected = expected + 1;
     this.#replays = [];
     this.#position = { epoch: position.epoch, offset: position.offset };
-    if (FULL) this.#broken = true;
+    if (FULL) this.broken = true;
     return { expected, received: expected + 1, reason };
   }
 
@@ -199,7 +197,7 @@ export class SessionTracker {
     const next = payload.next_sequence + this.#base;
     this.#expected = next;
     if (payload.recovered && next === expected) return undefined;
-    if (FULL) this.#broken = true;
+    if (FULL) this.broken = true;
     return { expected, received: next, reason: payload.reason ?? GapReason.SequenceHole };
   }
 
@@ -218,10 +216,10 @@ export class SessionTracker {
     }
     if (replay && --replay.left === 0) this.#replays.shift();
     const expected = this.#expected;
-    if (FULL && sequence !== expected) this.#broken = true;
-    if (FULL && this.#broken) {
-      this.#broken = false;
-      this.#floor = { epoch: position.epoch, offset: position.offset - 1 };
+    if (FULL && sequence !== expected) this.broken = true;
+    if (FULL && this.broken) {
+      this.broken = false;
+      this.floor = { epoch: position.epoch, offset: position.offset - 1 };
     }
     this.#last = sequence;
     this.#expected = sequence + 1;
