@@ -661,8 +661,15 @@ export class ATPWebSocket {
   #completeHistory(replay: Pick<Replay, 'target'>): void {
     if (!FULL) return;
     for (const ref of replay.target ?? []) {
-      this.#history.complete(ref, this.#call);
+      const short = this.#history.complete(ref, this.#call);
       this.#settle(ref);
+      if (short && !ref.released && !ref.entry.refused) {
+        // Older than the last 10,000 messages this client kept, and sent on this connection already.
+        const expected = this.#session.lastSequence + 1;
+        const { topic, filter } = ref.entry;
+        const reason = GapReason.HistoryTruncated;
+        this.#emit('sequence_gap', { expected, received: expected, reason, subscription: { topic, filter } });
+      }
     }
   }
 

@@ -25,6 +25,8 @@ export class DeliveredHistory {
   /** Where the next message goes once the ring is full (it replaces the oldest). */
   #next = 0;
   #epoch = '';
+  /** The newest offset of this epoch that the ring no longer holds (0: it dropped none). */
+  #droppedThrough = 0;
 
   /** A new reference asked for history after `from`: what is kept is its backlog, newer messages wait. */
   attach(ref: SubscriptionRef, from: ReplayFrom): void {
@@ -40,6 +42,8 @@ export class DeliveredHistory {
     });
     ref.backlog = backlog.sort((a, b) => a.meta.offset - b.meta.offset);
     ref.held = [];
+    // Messages it may need are gone from here; unless the server sends them again, its history is short.
+    ref.short = this.#droppedThrough > floor ? this.#droppedThrough : undefined;
   }
 
   /**
@@ -59,6 +63,7 @@ export class DeliveredHistory {
       this.#epoch = epoch;
     }
     const index = this.#frames.length < HISTORY_SIZE ? this.#frames.length : this.#next;
+    if (index < this.#frames.length) this.#droppedThrough = this.#offsets[index] ?? 0;
     this.#frames[index] = frame;
     this.#offsets[index] = offset;
     this.#sequences[index] = delivery.meta.sequence;
@@ -103,13 +108,21 @@ export class DeliveredHistory {
     for (const ref of target) if (!ref.released) this.#toRef(ref, delivery, true, call);
   }
 
-  /** The history of `ref` is complete: its backlog, then what it held back, are delivered in order. */
-  complete(ref: SubscriptionRef, call: CallListeners): void {
+  /**
+   * The history of `ref` is complete: its backlog, then what it held back, are delivered in order.
+   * Returns whether it is short: messages it asked for were dropped from here and the server did
+   * not send them again (it sends a connection each message once).
+   */
+  complete(ref: SubscriptionRef, call: CallListeners): boolean {
+    const short =
+      ref.short !== undefined && !(ref.replayedFrom !== undefined && ref.replayedFrom <= ref.short);
+    ref.short = ref.replayedFrom = undefined;
     // Kept messages of an epoch the stream has since lost are not part of its history.
     const backlog = (ref.backlog ?? []).filter((delivery) => delivery.meta.epoch === this.#epoch);
     const rest = [...backlog, ...(ref.held ?? [])];
     ref.backlog = ref.held = undefined;
     if (!ref.released) for (const delivery of rest) call(ref, delivery);
+    return short;
   }
 
   /** The stream is at `epoch` (a `connected`): what was kept of another epoch is of a lost history. */
@@ -125,10 +138,12 @@ export class DeliveredHistory {
     this.#offsets = [];
     this.#sequences = [];
     this.#next = 0;
+    this.#droppedThrough = 0;
   }
 
   /** Delivers to one reference: older messages of its backlog first; newer ones wait while its history comes. */
   #toRef(ref: SubscriptionRef, delivery: Delivery, replayed: boolean, call: CallListeners): void {
+    if (replayed) ref.replayedFrom ??= delivery.meta.offset;
     if (!replayed && ref.held) {
       ref.held.push(delivery);
       return;

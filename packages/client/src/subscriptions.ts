@@ -29,6 +29,10 @@ export interface SubscriptionRef {
   backlog: Delivery[] | undefined;
   /** While its own `from` history is still coming: the newer messages, delivered after it. */
   held: Delivery[] | undefined;
+  /** The newest offset of its history the local replay could no longer hold (see `DeliveredHistory.attach`). */
+  short?: number;
+  /** The first offset the server replayed to it (in offset order, so the oldest). */
+  replayedFrom?: number;
   /** Settles when the server confirms it, or rejects when it is refused or released first (ESM/CJS builds). */
   readonly ready: Promise<void> | undefined;
   resolve(): void;
