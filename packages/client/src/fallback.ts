@@ -111,6 +111,8 @@ class SwitchingSocket implements WebSocketLike, SocketHandlers {
   #ws: Socket | undefined;
   #sse: SseConnection | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The client closed it: a WebSocket attempt it gave up on must not fall back to SSE. */
+  #closing = false;
 
   constructor(
     readonly owner: Fallback,
@@ -135,6 +137,7 @@ class SwitchingSocket implements WebSocketLike, SocketHandlers {
 
   close(code?: number, reason?: string): void {
     clearTimeout(this.#timer);
+    this.#closing = true;
     if (this.#ws) {
       this.#ws.close(code, reason);
       return;
@@ -147,6 +150,7 @@ class SwitchingSocket implements WebSocketLike, SocketHandlers {
     const ws = this.#ws;
     if (ws?.terminate) {
       clearTimeout(this.#timer);
+      this.#closing = true;
       ws.terminate();
     } else this.close();
   }
@@ -189,8 +193,9 @@ class SwitchingSocket implements WebSocketLike, SocketHandlers {
       if (settled) this.onerror?.(event);
     };
     ws.onclose = (event) => {
-      // Closed before the greeting: the upgrade was refused, dropped or broken on the way.
-      if (!settled) giveUp();
+      // Closed before the greeting: the upgrade was refused, dropped or broken on the way (unless
+      // the client closed it: then a fallback would be a second connection, taking its session over).
+      if (!settled && !this.#closing) giveUp();
       else this.onclose?.(event);
     };
   }
