@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   parseClientMessage,
   type ReplayFrom,
+  type ResourceSnapshot,
   type ResumeMessage,
   type SubscribeMessage,
   type UnsubscribeMessage,
@@ -365,9 +366,10 @@ export class Connection implements OutboxOwner {
         // and answered whenever its provider is done: a slow provider delays its own answer only,
         // never the requests after it. It counts as queued until answered.
         this.#queued += 1;
-        void answerGetResource(message, this.#ctx.resources, this.principal, (reply) =>
-          this.#closed ? undefined : this.#sendControl(reply),
-        ).finally(() => {
+        void answerGetResource(message, this.#ctx.resources, this.principal, {
+          answer: (frame, bytes, snapshot) => this.#sendAnswer(frame, bytes, snapshot),
+          control: (reply) => (this.#closed ? undefined : this.#sendControl(reply)),
+        }).finally(() => {
           this.#queued -= 1;
         });
         return;
@@ -793,6 +795,27 @@ export class Connection implements OutboxOwner {
         details: { topic, ...(filter === undefined ? {} : { filter }) },
       },
     });
+  }
+
+  /**
+   * Queues a `resource` answer unless it does not fit the connection's budget
+   * for answers (`maxBufferedBytes`, with the answers not yet flushed): then
+   * says why, for the `resource_unavailable` sent instead. Answers never make
+   * the connection a slow consumer: a client that asks again after a 1013
+   * would only be closed again.
+   */
+  #sendAnswer(frame: string, bytes: number, snapshot: ResourceSnapshot): string | undefined {
+    if (this.#closed) return undefined;
+    const limit = this.#ctx.options.maxBufferedBytes;
+    const pending = this.#outbox.answerBytes;
+    if (this.#outbox.pushAnswer(frame, bytes)) return undefined;
+    this.#ctx.logger.warn(
+      { clientId: this.clientId, kind: snapshot.kind, id: snapshot.resource_id, bytes, pending, limit },
+      'a resource answer does not fit the connection buffer; answered resource_unavailable',
+    );
+    return bytes > limit
+      ? `the answer is ${bytes} bytes, more than this connection buffers (${limit} bytes)`
+      : `the answer is ${bytes} bytes and ${pending} bytes of earlier answers are not sent yet: more than this connection buffers (${limit} bytes); ask again once they have arrived`;
   }
 
   #sendControl(message: object): void {

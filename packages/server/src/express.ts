@@ -127,12 +127,19 @@ export function createATPRouter(hub: RouterHub, options: ATPRouterOptions = {}):
     const resources = hub.resources;
     try {
       if (!resources) throw new ResourceError(ErrorCode.UnknownResource, 'this hub has no resources');
-      const snapshot = await resources.snapshot(request.params.kind, request.params.id, null);
-      response.set('Cache-Control', 'no-store').json(snapshot);
+      // Checked and serialized by the registry: an answer that cannot be sent is a 503 like a failing provider.
+      const answer = await resources.answer(request.params.kind, request.params.id, null);
+      response.set('Cache-Control', 'no-store').type('application/json').send(answer.json);
     } catch (error) {
-      if (!(error instanceof ResourceError)) throw error;
-      const body: RouterErrorBody = { error: error.code, message: error.message };
-      response.status(resourceErrorStatus[error.code]).set('Cache-Control', 'no-store').json(body);
+      // Always JSON: never the default HTML error page.
+      const known = error instanceof ResourceError;
+      const body: RouterErrorBody = known
+        ? { error: error.code, message: error.message }
+        : { error: ErrorCode.InternalError, message: 'the server failed answering this resource request' };
+      response
+        .status(known ? resourceErrorStatus[error.code] : 500)
+        .set('Cache-Control', 'no-store')
+        .json(body);
     }
   });
 

@@ -134,6 +134,8 @@ export class ATPWebSocketServer {
     this.resources = new ResourceRegistry(
       () => this.#position,
       (error, kind, id) => logger.error({ err: error, kind, id }, 'a resource provider failed'),
+      // The stream's head, for a provider's position ahead of what this process delivered.
+      () => this.#broker.position(),
     );
     this.#context = {
       resources: this.resources,

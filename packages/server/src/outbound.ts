@@ -80,14 +80,31 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
 
 /** A queued data message; `entry` is let go (undefined) once a newer one supersedes it. */
 type DataItem = { kind: 'data'; entry: PreparedEntry | undefined };
-type Item = DataItem | { kind: 'control'; frame: string } | { kind: 'gap' };
+
+/**
+ * A `resource` answer: a control frame with a budget of its own (see
+ * {@link Outbox.pushAnswer}), counted until its bytes are flushed.
+ */
+class AnswerFrame {
+  constructor(
+    readonly frame: string,
+    /** UTF-8 bytes of `frame`. */
+    readonly bytes: number,
+  ) {}
+}
+
+type Item =
+  | DataItem
+  | { kind: 'control'; frame: string }
+  | { kind: 'answer'; answer: AnswerFrame }
+  | { kind: 'gap' };
 
 /** What a queued item costs besides its bytes (the item and its slot): counted against the hard limit. */
 const ITEM_BYTES = 64;
 
 /** A sequence number consumed without a message, in order with the frames around it. */
 const GAP = 0;
-type Due = PreparedEntry | string | typeof GAP;
+type Due = PreparedEntry | string | AnswerFrame | typeof GAP;
 
 /** Counts kept by every outbox of a hub as plain numbers (the metrics read them when scraped). */
 export interface OutboundStats {
@@ -101,6 +118,10 @@ export interface OutboundStats {
 export interface OutboxOwner {
   /** The hard limit was exceeded: the connection must be closed (1013). */
   outboxOverflowed(): void;
+}
+
+function isEntry(due: Due | undefined): due is PreparedEntry {
+  return due !== undefined && due !== GAP && typeof due !== 'string' && !(due instanceof AnswerFrame);
 }
 
 /** Sequence numbers of one write, by position in its due list (reused: writes never overlap). */
@@ -126,6 +147,11 @@ export class Outbox implements ScheduledWriter {
   #dueBytes = 0;
   /** Bytes handed to `ws.send` and not yet flushed (only without a raw socket). */
   #inFlight = 0;
+  /**
+   * Bytes of `resource` answers due, queued or written and not yet flushed:
+   * bounded by the hard limit on their own, and not counted toward it.
+   */
+  #answerBytes = 0;
   #byKey: Map<string, DataItem> | undefined;
   /** Queued items whose entry a newer one superseded: compacted away once they are many. */
   #superseded = 0;
@@ -169,13 +195,17 @@ export class Outbox implements ScheduledWriter {
     return this.#items ? this.#items.length - this.#head : 0;
   }
 
+  /** Bytes of `resource` answers not yet flushed (see {@link Outbox.pushAnswer}). */
+  get answerBytes(): number {
+    return this.#answerBytes;
+  }
+
   /** Data messages waiting to be written (due in this tick or queued over the soft limit). */
   get queuedMessages(): number {
-    let count =
-      this.#dueOne === undefined || this.#dueOne === GAP || typeof this.#dueOne === 'string' ? 0 : 1;
+    let count = isEntry(this.#dueOne) ? 1 : 0;
     if (this.#dueAll) {
       count = 0;
-      for (const due of this.#dueAll) if (due !== GAP && typeof due !== 'string') count += 1;
+      for (const due of this.#dueAll) if (isEntry(due)) count += 1;
     }
     const items = this.#items;
     if (items) {
@@ -263,6 +293,28 @@ export class Outbox implements ScheduledWriter {
     this.#enqueue({ kind: 'control', frame }, frame.length);
   }
 
+  /**
+   * Queues a `resource` answer (`bytes` long), in order with the other frames,
+   * unless it is larger than the hard limit or, with the answers not yet
+   * flushed, would pass it: then returns false and queues nothing. Answers do
+   * not count toward the hard limit of the rest (a client asking for a large
+   * snapshot is no slow consumer): they have this budget of their own.
+   */
+  pushAnswer(frame: string, bytes: number): boolean {
+    if (this.#failed) return true;
+    if (bytes > this.hardLimit || this.#answerBytes + bytes > this.hardLimit) return false;
+    this.#answerBytes += bytes;
+    const answer = new AnswerFrame(frame, bytes);
+    if (!this.waiting && this.#writing() + this.#dueBytes < this.softLimit) {
+      this.#addDue(answer, bytes);
+      return true;
+    }
+    this.#items ??= [];
+    this.#items.push({ kind: 'answer', answer });
+    this.#queuedBytes += bytes + ITEM_BYTES;
+    return true;
+  }
+
   /** Resolves once the buffered bytes are under the soft limit (used to pace replays). */
   drained(): Promise<void> {
     if (this.bufferedBytes < this.softLimit || this.#failed) return Promise.resolve();
@@ -301,7 +353,7 @@ export class Outbox implements ScheduledWriter {
     const socket = this.#socket;
     if (!socket) {
       for (const frame of all ?? [one]) this.#writeOne(frame);
-    } else if (all === undefined && one !== GAP && typeof one !== 'string') {
+    } else if (all === undefined && isEntry(one)) {
       // The common case of one message per tick.
       this.stats.sent += 1;
       this.#sent += 1;
@@ -343,12 +395,16 @@ export class Outbox implements ScheduledWriter {
     const sequences = scratchSequences;
     let size = 0;
     let messages = 0;
+    let answers = 0;
     for (let i = 0; i < due.length; i++) {
       const frame = due[i] as Due;
       if (frame === GAP) {
         this.#nextSequence();
       } else if (typeof frame === 'string') {
         size += textFrameSize(frame);
+      } else if (frame instanceof AnswerFrame) {
+        size += textFrameSize(frame.frame);
+        answers += frame.bytes;
       } else {
         const sequence = this.#nextSequence();
         sequences[i] = sequence;
@@ -366,11 +422,25 @@ export class Outbox implements ScheduledWriter {
       if (frame === GAP) continue;
       if (typeof frame === 'string') {
         at = writeTextFrame(target, at, frame);
+      } else if (frame instanceof AnswerFrame) {
+        at = writeTextFrame(target, at, frame.frame);
       } else {
         at = writeDataFrame(target, at, frame.prefix, sequences[i] as number);
       }
     }
+    if (answers > 0) {
+      // The answers count until the kernel has them: released by this write's callback.
+      socket.write(target, () => {
+        this.#releaseAnswers(answers);
+        this.#flush();
+      });
+      return;
+    }
     this.#send(socket, target);
+  }
+
+  #releaseAnswers(bytes: number): void {
+    if (!this.#failed) this.#answerBytes -= bytes;
   }
 
   /**
@@ -420,6 +490,15 @@ export class Outbox implements ScheduledWriter {
     let bytes: Buffer | string;
     if (typeof frame === 'string') {
       bytes = frame;
+    } else if (frame instanceof AnswerFrame) {
+      const answer = frame;
+      this.#inFlight += answer.frame.length;
+      this.ws.send(answer.frame, { binary: false }, () => {
+        this.#inFlight -= answer.frame.length;
+        this.#releaseAnswers(answer.bytes);
+        this.#flush();
+      });
+      return;
     } else {
       bytes = dataMessage(frame.prefix, this.#nextSequence());
       this.stats.sent += 1;
@@ -442,6 +521,7 @@ export class Outbox implements ScheduledWriter {
     this.#byKey = undefined;
     this.#queuedBytes = 0;
     this.#superseded = 0;
+    this.#answerBytes = 0;
     this.#resolveDrainWaiters();
   }
 
@@ -455,7 +535,8 @@ export class Outbox implements ScheduledWriter {
     this.#items ??= [];
     this.#items.push(item);
     this.#queuedBytes += bytes + ITEM_BYTES;
-    if (this.bufferedBytes > this.hardLimit) {
+    // Answers have a budget of their own (see pushAnswer).
+    if (this.bufferedBytes - this.#answerBytes > this.hardLimit) {
       this.#abandon();
       this.owner.outboxOverflowed();
     }
@@ -493,6 +574,9 @@ export class Outbox implements ScheduledWriter {
         } else if (item.kind === 'control') {
           this.#queuedBytes -= item.frame.length;
           this.#addDue(item.frame, item.frame.length);
+        } else if (item.kind === 'answer') {
+          this.#queuedBytes -= item.answer.bytes;
+          this.#addDue(item.answer, item.answer.bytes);
         } else if (item.entry) {
           this.#queuedBytes -= item.entry.prefix.length;
           const key = item.entry.supersedeKey;

@@ -5,6 +5,7 @@ import {
   ResourceIdSchema,
   ResourceKindSchema,
   type ResourceSnapshot,
+  ResourceSnapshotSchema,
   type StreamPosition,
 } from '@atp/ws-protocol';
 import type { StreamBatch } from './broker.js';
@@ -42,7 +43,11 @@ export interface ResourceContext {
 /**
  * Answers snapshots of one resource kind. Returns `undefined` for an id it
  * does not have (`resource_not_found`); a throw or a rejection is reported as
- * `resource_unavailable` and logged.
+ * `resource_unavailable` and logged. So is an answer the hub cannot send: one
+ * that is not an object with `data`, whose `data` is not JSON (a `BigInt`, a
+ * cycle, a function), whose `version` or `position` is not a valid one, or
+ * whose `position` is one the stream has not reached (an offset past the
+ * broker's newest, or another epoch than the stream's).
  */
 export type ResourceProvider<T = unknown> = (
   id: string,
@@ -106,6 +111,16 @@ export const resourceErrorStatus: Record<ResourceError['code'], number> = {
   [ErrorCode.ResourceUnavailable]: 503,
 };
 
+/**
+ * A checked snapshot and its payload serialized as JSON: what the hub sends.
+ * @internal
+ */
+export interface ResourceAnswer {
+  readonly snapshot: ResourceSnapshot;
+  /** `snapshot` as JSON (the `resource` frame's payload, the HTTP body). */
+  readonly json: string;
+}
+
 /** A listener of the stream as this process delivers it: see {@link ResourceRegistry.follow}. */
 export type StreamFollower = (messages: readonly DataMessage[], position: StreamPosition) => void;
 
@@ -140,9 +155,16 @@ export class ResourceRegistry {
   readonly #kinds = new Map<string, ResourceDefinition>();
   readonly #followers = new Set<StreamFollower>();
 
+  /**
+   * @param position The position this process has delivered up to.
+   * @param onError Called with a provider's failure (a throw, a rejection, a time-out, an answer that cannot be sent).
+   * @param head The stream's current epoch and newest offset (the broker's `position()`): a provider's position
+   *   past it, or of another epoch, is refused. Without it, the delivered position is the bound.
+   */
   constructor(
     readonly position: () => StreamPosition,
     readonly onError: (error: unknown, kind: string, id: string) => void = () => {},
+    readonly head?: () => Promise<StreamPosition>,
   ) {}
 
   /** Registers the provider of `kind` (a name: letters, digits, `_ . -`); replaces an earlier one. */
@@ -194,9 +216,19 @@ export class ResourceRegistry {
   /**
    * The snapshot of one resource with its position. Rejects with a
    * {@link ResourceError} for a malformed kind or id, an unknown kind, an
-   * unknown id, a refusal or a failing provider.
+   * unknown id, a refusal, a failing provider or an answer that cannot be sent.
    */
   async snapshot(kind: unknown, id: unknown, principal: Principal | null = null): Promise<ResourceSnapshot> {
+    return (await this.answer(kind, id, principal)).snapshot;
+  }
+
+  /**
+   * {@link snapshot}, with its payload serialized once and checked: a
+   * `ResourceSnapshot` whose position the stream has reached. Rejects with
+   * {@link ResourceError} only.
+   * @internal
+   */
+  async answer(kind: unknown, id: unknown, principal: Principal | null = null): Promise<ResourceAnswer> {
     if (!ResourceKindSchema.safeParse(kind).success) {
       throw new ResourceError(
         ErrorCode.InvalidMessage,
@@ -216,6 +248,10 @@ export class ResourceRegistry {
         `no resource kind '${name}'; known: ${known.length ? known.join(', ') : '(none)'}`,
       );
     }
+    if (this.position().epoch === '') {
+      // No stream position yet (the broker has been unreachable since start): nothing to answer with.
+      throw new ResourceError(ErrorCode.ResourceUnavailable, 'the stream position is not known yet');
+    }
     const timeoutMs = definition.timeoutMs ?? RESOURCE_TIMEOUT_MS;
     if (definition.authorize) {
       let allowed: boolean;
@@ -233,7 +269,7 @@ export class ResourceRegistry {
       }
       if (!allowed) throw new ResourceError(ErrorCode.Forbidden, `not allowed to read ${name} '${key}'`);
     }
-    let state: ResourceState | undefined;
+    let state: unknown;
     let position: StreamPosition;
     try {
       // The position and the provider's call in one synchronous step: no batch is fanned out between them.
@@ -241,7 +277,7 @@ export class ResourceRegistry {
       const result = definition.snapshot(key, { position, principal });
       if (isPromise(result)) {
         state = await within(result, timeoutMs, `the provider of '${name}'`);
-        if (state && !state.position) {
+        if (state !== undefined && isObject(state) && state.position === undefined) {
           throw new TypeError(
             `the provider of '${name}' answered asynchronously without the position its state reflects`,
           );
@@ -262,16 +298,118 @@ export class ResourceRegistry {
     if (state === undefined) {
       throw new ResourceError(ErrorCode.ResourceNotFound, `no ${name} '${key}'`);
     }
-    const at = state.position ?? position;
-    return {
-      kind: name,
-      resource_id: key,
-      data: state.data,
-      ...(state.version === undefined ? {} : { version: state.version }),
-      epoch: at.epoch,
-      offset: at.offset,
-    };
+    let answer: ResourceAnswer;
+    try {
+      answer = checkAnswer(name, key, state, position);
+    } catch (error) {
+      this.onError(error, name, key);
+      throw new ResourceError(
+        ErrorCode.ResourceUnavailable,
+        `the provider of '${name}' gave an answer for '${key}' that cannot be sent`,
+        { cause: error },
+      );
+    }
+    await this.#checkReached(answer.snapshot, name, key, timeoutMs);
+    return answer;
   }
+
+  /** Refuses a snapshot whose position the stream has not reached: past its newest offset, or of another epoch. */
+  async #checkReached(
+    snapshot: ResourceSnapshot,
+    name: string,
+    key: string,
+    timeoutMs: number,
+  ): Promise<void> {
+    const delivered = this.position();
+    // At or before what this process delivered: reached (the common case, and no question to the broker).
+    if (snapshot.epoch === delivered.epoch && snapshot.offset <= delivered.offset) return;
+    let head: StreamPosition = delivered;
+    if (this.head) {
+      try {
+        head = await within(this.head(), timeoutMs, 'the broker');
+      } catch (error) {
+        this.onError(error, name, key);
+        throw new ResourceError(
+          ErrorCode.ResourceUnavailable,
+          `could not check the position of ${name} '${key}' against the stream`,
+          { cause: error },
+        );
+      }
+    }
+    let problem: string | undefined;
+    if (snapshot.epoch !== head.epoch) {
+      problem = `a position of epoch '${snapshot.epoch}', and the stream is in epoch '${head.epoch}'`;
+    } else if (snapshot.offset > head.offset) {
+      problem = `offset ${snapshot.offset}, past the stream's newest (${head.offset})`;
+    }
+    if (problem === undefined) return;
+    const error = new RangeError(`the provider of '${name}' answered ${problem}`);
+    this.onError(error, name, key);
+    throw new ResourceError(
+      ErrorCode.ResourceUnavailable,
+      `the provider of '${name}' answered '${key}' at a position the stream has not reached`,
+      { cause: error },
+    );
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * Checks a provider's answer against the `resource` payload's schema and serializes it once.
+ * Throws a `TypeError` saying what is wrong (for the log, not for the client).
+ */
+function checkAnswer(kind: string, id: string, state: unknown, fallback: StreamPosition): ResourceAnswer {
+  if (!isObject(state) || Array.isArray(state)) {
+    throw new TypeError(
+      `the provider of '${kind}' answered ${state === null ? 'null' : typeof state}, not { data } or undefined`,
+    );
+  }
+  const { data, version, position } = state as Partial<ResourceState>;
+  if (data === undefined) throw new TypeError(`the provider of '${kind}' answered without data`);
+  const at = position ?? fallback;
+  const snapshot = {
+    kind,
+    resource_id: id,
+    data,
+    ...(version === undefined ? {} : { version }),
+    epoch: isObject(at) ? at.epoch : at,
+    offset: isObject(at) ? at.offset : at,
+  } as ResourceSnapshot;
+  const parsed = ResourceSnapshotSchema.safeParse(snapshot);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(answer)'}: ${issue.message}`,
+    );
+    throw new TypeError(`the provider of '${kind}' answered an invalid snapshot: ${issues.join('; ')}`);
+  }
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (error) {
+    throw new TypeError(`the data of '${kind}' is not JSON: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+  if (json === undefined) throw new TypeError(`the data of '${kind}' is not JSON (a ${typeof data})`);
+  const versionJson = snapshot.version === undefined ? '' : `,"version":${snapshot.version}`;
+  return {
+    snapshot,
+    json: `{"kind":${JSON.stringify(kind)},"resource_id":${JSON.stringify(id)},"data":${json}${versionJson},"epoch":${JSON.stringify(snapshot.epoch)},"offset":${snapshot.offset}}`,
+  };
+}
+
+/** Where {@link answerGetResource} sends its reply. */
+export interface GetResourceReplies {
+  /**
+   * Queues a `resource` frame (`bytes` long in UTF-8); returns why it cannot be
+   * sent (over the connection's budget for answers), or `undefined` once queued.
+   */
+  answer(frame: string, bytes: number, snapshot: ResourceSnapshot): string | undefined;
+  /** Sends a control frame (the `error`). */
+  control(frame: object): void;
 }
 
 /** Answers one `get_resource` with `resource` or `error` (carrying its `id`); never rejects. */
@@ -279,21 +417,21 @@ export async function answerGetResource(
   message: GetResourceMessage,
   registry: ResourceRegistry,
   principal: Principal | null,
-  reply: (frame: object) => void,
+  replies: GetResourceReplies,
 ): Promise<void> {
   const id = message.id === undefined ? {} : { id: message.id };
+  const error = (code: ResourceError['code'] | typeof ErrorCode.InternalError, text: string) =>
+    replies.control({ type: 'error', ...id, payload: { code, message: text } });
+  let answer: ResourceAnswer;
   try {
-    const payload = await registry.snapshot(message.payload.kind, message.payload.resource_id, principal);
-    reply({ type: 'resource', ...id, payload });
-  } catch (error) {
-    const known = error instanceof ResourceError;
-    reply({
-      type: 'error',
-      ...id,
-      payload: {
-        code: known ? error.code : ErrorCode.InternalError,
-        message: known ? error.message : 'the server failed answering get_resource',
-      },
-    });
+    answer = await registry.answer(message.payload.kind, message.payload.resource_id, principal);
+  } catch (failure) {
+    if (failure instanceof ResourceError) error(failure.code, failure.message);
+    else error(ErrorCode.InternalError, 'the server failed answering get_resource');
+    return;
   }
+  const idJson = message.id === undefined ? '' : `,"id":${JSON.stringify(message.id)}`;
+  const frame = `{"type":"resource"${idJson},"payload":${answer.json}}`;
+  const refused = replies.answer(frame, Buffer.byteLength(frame), answer.snapshot);
+  if (refused !== undefined) error(ErrorCode.ResourceUnavailable, refused);
 }

@@ -70,9 +70,12 @@ describe('live resources over the WebSocket', () => {
 
   it('answers an async provider that returns its own position with that position', async () => {
     const app = await startApp();
-    const at: StreamPosition = { epoch: 'elsewhere', offset: 12 };
-    app.hub.resources.register('remote', async (id) => ({ data: { id }, position: at }));
+    await app.hub.publish([progress(1, 1, 10), progress(1, 2, 10), progress(1, 3, 10)]);
     const client = await connect(app.wsUrl);
+    const { epoch } = (await client.request('ping', {})).payload as StreamPosition;
+    // A position of the stream other than the one this process delivered up to (3).
+    const at: StreamPosition = { epoch, offset: 2 };
+    app.hub.resources.register('remote', async (id) => ({ data: { id }, position: at }));
     const reply = await client.request('get_resource', { kind: 'remote', resource_id: 'x' });
     expect(reply.payload).toEqual({ kind: 'remote', resource_id: 'x', data: { id: 'x' }, ...at });
   });
