@@ -101,7 +101,11 @@ export interface ATPWebSocketServerOptions {
   maxConnectionsPerIp?: number;
   /** Outbound bytes buffered for one connection above which superseded progress is coalesced. @default 1048576 */
   softBufferedBytes?: number;
-  /** Outbound bytes buffered for one connection above which it is closed with 1013. @default 4194304 */
+  /**
+   * Outbound bytes buffered for one connection above which it is closed with 1013. `resource` answers
+   * do not count toward it: they have a budget of this size of their own, and one that does not fit
+   * (with the answers not yet sent) is answered `resource_unavailable`. @default 4194304
+   */
   maxBufferedBytes?: number;
   /** How long a disconnected client's session (principal) is remembered for resume, ms. @default 600000 */
   sessionTtlMs?: number;
