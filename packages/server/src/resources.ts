@@ -369,7 +369,8 @@ function checkAnswer(kind: string, id: string, state: unknown, fallback: StreamP
   }
   const { data, version, position } = state as Partial<ResourceState>;
   if (data === undefined) throw new TypeError(`the provider of '${kind}' answered without data`);
-  const at = position ?? fallback;
+  // Only a missing position means the one the hub handed over: `null` is an invalid one.
+  const at: unknown = position === undefined ? fallback : position;
   const snapshot = {
     kind,
     resource_id: id,

@@ -63,6 +63,7 @@ function invalidProviders(epoch: () => string): Record<string, ResourceProvider>
     'negative-offset': () => ({ data: 1, position: at(-1) }),
     'fractional-offset': () => ({ data: 1, position: at(0.5) }),
     'string-offset': async () => ({ data: 1, position: { epoch: epoch(), offset: '0' as never } }),
+    'null-position': async () => ({ data: 1, position: null as never }),
     'throwing-getter': () =>
       ({
         get data() {
