@@ -30,6 +30,10 @@ export type ClientErrorCode =
   | 'invalid_frame'
   /** An event listener threw; the other listeners still ran (`cause` is what it threw). */
   | 'listener_failed'
+  /** A resource's snapshot could not be used: it had no `data`, or `fromSnapshot` threw (`cause`). */
+  | 'snapshot_failed'
+  /** A resource's `reduce` or `matches` threw on a message (`cause`); the resource is fetched again. */
+  | 'reducer_failed'
   /** The subscription was released (or its signal aborted) before the server confirmed it. */
   | 'aborted'
   /**

@@ -30,7 +30,12 @@ export type ResyncReason =
   | 'gap'
   | 'epoch_changed'
   | 'version_gap'
+  /** The reducer threw on a message (the `error` event has it). */
   | 'reducer_failed'
+  /** `matches` threw on a message (the `error` event has it). */
+  | 'matches_failed'
+  /** The client connected in a new session (after `disconnect()`): nothing was resumed. */
+  | 'new_session'
   | 'retry'
   | 'refetch';
 
@@ -65,12 +70,24 @@ export interface ResourceEvents<T> {
   change: (view: ResourceView<T>) => void;
   /** A snapshot fetch starts, and why. */
   resync: (reason: ResyncReason) => void;
+  /**
+   * A failure the handle recovers from by itself, as its status says: `fromSnapshot` threw or a
+   * snapshot had no data (`snapshot_failed`, retried with backoff), `reduce` or `matches` threw
+   * (`reducer_failed`, refetched), a listener of the handle threw (`listener_failed`, the others
+   * still ran). Without a listener, it goes to `console.error`.
+   */
+  error: (error: ATPWebSocketError) => void;
 }
 
 type Delivery = { readonly message: DeliveredDataMessage; readonly meta: MessageMeta };
 
-/** What the state machine asks its owner to do after a step. */
-export type SyncStep = 'resync' | 'version_gap' | 'behind' | undefined;
+/**
+ * What the state machine asks its owner to do after a step: fetch again now (`resync`,
+ * `version_gap`, `reducer_failed`: the reducer threw, `error` says why), or after a delay
+ * (`behind`: the snapshot was older than needed; `snapshot_failed`: it had no data or
+ * `fromSnapshot` threw, the status is `error`).
+ */
+export type SyncStep = 'resync' | 'version_gap' | 'behind' | 'reducer_failed' | 'snapshot_failed' | undefined;
 
 /**
  * The ordering rules of a resource, without I/O: a snapshot at a stream
@@ -85,6 +102,8 @@ export class ResourceSync<T> {
   epoch: string | undefined;
   offset = 0;
   version: number | undefined;
+  /** How many messages the reducer applied (it grows when one is applied without throwing). */
+  applied = 0;
   /** The fetch whose answer counts; a newer one supersedes it. */
   #token = 0;
   #buffer: Delivery[] | undefined;
@@ -130,7 +149,21 @@ export class ResourceSync<T> {
     if (snapshot.epoch === this.#floor?.epoch && snapshot.offset < this.#floor.offset) return 'behind';
     const kept = this.#buffer;
     this.#buffer = undefined;
-    this.data = this.fromSnapshot(snapshot.data);
+    let data: T;
+    try {
+      if (snapshot.data === undefined) throw new TypeError('the answer has no data');
+      data = this.fromSnapshot(snapshot.data);
+    } catch (cause) {
+      // Nothing of it is taken: the data held stays, and a fetch after a delay takes it all again.
+      this.status = 'error';
+      this.error = new ATPWebSocketError(
+        'snapshot_failed',
+        `the snapshot of ${this.kind} '${this.id}' could not be used: ${String(cause)}`,
+        { cause },
+      );
+      return 'snapshot_failed';
+    }
+    this.data = data;
     this.epoch = snapshot.epoch;
     this.offset = snapshot.offset;
     this.version = snapshot.version;
@@ -154,6 +187,14 @@ export class ResourceSync<T> {
     this.error = error;
   }
 
+  /** The resource cannot be kept (a subscription it needs was refused): any fetch in flight no longer counts. */
+  fail(error: ATPWebSocketError): number {
+    this.#buffer = undefined;
+    this.status = 'error';
+    this.error = error;
+    return ++this.#token;
+  }
+
   /** A live message of the resource; returns what the owner must do. */
   message(message: DeliveredDataMessage, meta: MessageMeta): SyncStep {
     if (this.#buffer) {
@@ -163,6 +204,7 @@ export class ResourceSync<T> {
     if (this.data === undefined || this.status === 'error') return undefined;
     if (meta.epoch !== this.epoch) return 'resync';
     if (meta.offset <= this.offset) return undefined;
+    let version = this.version;
     if (message.type === 'delta_update' && this.#isMine(message)) {
       const { sequence, base_sequence: base = sequence - 1 } = message.payload;
       if (this.version !== undefined && sequence <= this.version) {
@@ -170,10 +212,24 @@ export class ResourceSync<T> {
         return undefined;
       }
       if (this.version !== undefined && base !== this.version) return 'version_gap';
-      this.version = sequence;
+      version = sequence;
     }
-    this.data = this.reduce(this.data, message, meta);
+    let data: T;
+    try {
+      data = this.reduce(this.data, message, meta);
+    } catch (cause) {
+      // Neither the position nor the version moves: the snapshot fetched next holds this message.
+      this.error = new ATPWebSocketError(
+        'reducer_failed',
+        `the reducer of ${this.kind} '${this.id}' threw on a ${message.type}: ${String(cause)}`,
+        { cause },
+      );
+      return 'reducer_failed';
+    }
+    this.data = data;
+    this.version = version;
     this.offset = meta.offset;
+    this.applied += 1;
     return undefined;
   }
 
@@ -255,10 +311,12 @@ const defaultRetryDelay = (attempt: number) => Math.min(15_000, 500 * 2 ** attem
 /**
  * One live resource: its snapshot, then the live messages after the
  * snapshot's position, reduced in order by the application's reducer. A gap
- * on the connection, a message of a new epoch or a `delta_update` of the
- * resource that does not follow its version fetches this resource again and
- * goes on; no message is applied twice or skipped. Created by
- * {@link openResource}; `close()` releases its subscriptions.
+ * on the connection, a new session, a message of a new epoch, a `delta_update`
+ * of the resource that does not follow its version, or the reducer or
+ * `matches` throwing fetches this resource again and goes on; no message is
+ * applied twice or skipped. At most one `get_resource` of the handle is
+ * unanswered at a time. Created by {@link openResource}; `close()` releases
+ * its subscriptions.
  */
 export class ResourceHandle<T> {
   readonly #client: ATPWebSocket;
@@ -268,12 +326,27 @@ export class ResourceHandle<T> {
   readonly #listeners = {
     change: new Set<ResourceEvents<T>['change']>(),
     resync: new Set<ResourceEvents<T>['resync']>(),
+    error: new Set<ResourceEvents<T>['error']>(),
   };
   readonly #stops: Array<() => void> = [];
   readonly #matches: (message: DeliveredDataMessage) => boolean;
+  readonly #keys: ReadonlySet<string>;
   #view: ResourceView<T> = { data: undefined, status: 'loading', error: undefined };
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #attempt = 0;
+  /** Consecutive failures of `reduce` or `matches`: the second and later refetch after a backoff. */
+  #faults = 0;
+  /** The fetch whose answer counts (the newest `begin`). */
+  #token = 0;
+  /** A fetch is under way: waiting for the subscriptions, or its request is unanswered. */
+  #sending = false;
+  /** A newer fetch was asked for after the request under way was sent: one more follows its answer. */
+  #again = false;
+  /** Indexes of `#subscriptions` the server refused: taken again by the next fetch. */
+  readonly #refused = new Set<number>();
+  /** Subscriptions not yet confirmed in this session (after a connect that resumed nothing). */
+  #unconfirmed = new Set<string>();
+  #waiters: Array<() => void> = [];
   /** A fetch was cut by a disconnect: fetch again on the next `connect`. */
   #cut = false;
   #closed = false;
@@ -282,27 +355,34 @@ export class ResourceHandle<T> {
     this.#client = client;
     this.#options = options;
     this.#sync = new ResourceSync(kind, String(id), options.reduce, options.fromSnapshot);
-    this.#subscriptions = options.subscriptions.map(({ topic, filter }) =>
-      client.subscribe(topic as never, filter as never),
+    this.#subscriptions = options.subscriptions.map(({ topic, filter }, index) =>
+      this.#take(topic, filter, index),
     );
     this.#matches =
       options.matches ??
       ((message) =>
         this.#subscriptions.some((s) => matchesSubscription(message, { topic: s.topic, filter: s.filter })));
     const keys = new Set(this.#subscriptions.map((s) => canonicalSubscriptionKey(s.topic, s.filter)));
+    this.#keys = keys;
     this.#stops.push(
-      client.on('message', (message, meta) => {
-        if (this.#matches(message)) this.#step(this.#sync.message(message, meta));
-      }),
+      client.on('message', (message, meta) => this.#onMessage(message, meta)),
       client.on('subscribed', (info) => {
-        if (keys.has(canonicalSubscriptionKey(info.topic, info.filter))) this.#sync.subscribedAt(info);
+        const key = canonicalSubscriptionKey(info.topic, info.filter);
+        if (!keys.has(key)) return;
+        this.#sync.subscribedAt(info);
+        if (this.#unconfirmed.delete(key) && this.#unconfirmed.size === 0) this.#wake();
       }),
       client.on('sequence_gap', (gap: SequenceGapEvent) => {
         // A gap of one `subscribe … from` history concerns that subscription only (a resource holds none).
         if (!gap.subscription) this.#resync('gap');
       }),
-      client.on('connect', () => {
+      client.on('connect', ({ resumed }) => {
+        // A new session subscribes again from scratch: a snapshot is taken once that is in force.
+        this.#unconfirmed = resumed ? new Set() : new Set(this.#keys);
+        this.#wake();
         if (this.#cut || this.#sync.status === 'error') this.#resync('retry');
+        // Nothing was resumed: what was published while away never arrives.
+        else if (!resumed && this.#sync.data !== undefined) this.#resync('new_session');
       }),
     );
     this.#resync('initial');
@@ -344,7 +424,7 @@ export class ResourceHandle<T> {
     return this.#sync.version;
   }
 
-  /** Listens; returns a function that stops. */
+  /** Listens; returns a function that stops. A listener that throws is reported with `error`. */
   on<E extends keyof ResourceEvents<T>>(event: E, listener: ResourceEvents<T>[E]): () => void {
     const set = this.#listeners[event] as Set<ResourceEvents<T>[E]>;
     set.add(listener);
@@ -353,7 +433,7 @@ export class ResourceHandle<T> {
     };
   }
 
-  /** Fetches the snapshot again now. */
+  /** Fetches the snapshot again now (and subscribes again to what the server refused). */
   refetch(): void {
     this.#resync('refetch');
   }
@@ -367,70 +447,177 @@ export class ResourceHandle<T> {
     for (const subscription of this.#subscriptions) subscription();
     this.#listeners.change.clear();
     this.#listeners.resync.clear();
+    this.#listeners.error.clear();
+    this.#wake();
+  }
+
+  #take(topic: string, filter: Filter | undefined, index: number): Subscription {
+    const subscription = this.#client.subscribe(topic as never, filter as never);
+    subscription.on('error', (error) => this.#onRefused(index, error));
+    return subscription;
+  }
+
+  /** The server refused a subscription of the resource: nothing of it would arrive. */
+  #onRefused(index: number, error: ATPWebSocketError): void {
+    if (this.#closed) return;
+    this.#refused.add(index);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#again = false;
+    this.#token = this.#sync.fail(error);
+    this.#unconfirmed.clear();
+    this.#wake();
+    this.#publish();
+  }
+
+  #onMessage(message: DeliveredDataMessage, meta: MessageMeta): void {
+    let mine: boolean;
+    try {
+      mine = this.#matches(message);
+    } catch (cause) {
+      // Whether it belongs to the resource is unknown: the snapshot fetched next holds it if it does.
+      const error = new ATPWebSocketError(
+        'reducer_failed',
+        `matches of ${this.kind} '${this.id}' threw on a ${message.type}: ${String(cause)}`,
+        { cause },
+      );
+      this.#sync.error = error;
+      this.#fault('matches_failed', error);
+      return;
+    }
+    if (!mine) return;
+    const applied = this.#sync.applied;
+    const step = this.#sync.message(message, meta);
+    if (this.#sync.applied > applied) this.#faults = 0;
+    this.#step(step);
+  }
+
+  /** `reduce` or `matches` threw: refetch, at once the first time, then after a growing delay. */
+  #fault(reason: ResyncReason, error: ATPWebSocketError): void {
+    this.#report(error);
+    this.#faults += 1;
+    const delay = this.#faults > 1 ? this.#delay(this.#faults - 2) : 0;
+    this.#resync(reason, delay);
   }
 
   #step(step: SyncStep): void {
     if (step === 'resync') this.#resync('epoch_changed');
     else if (step === 'version_gap') this.#resync('version_gap');
-    else if (step === 'behind') {
-      clearTimeout(this.#retryTimer);
-      const delay = (this.#options.retryDelay ?? defaultRetryDelay)(this.#attempt++);
-      this.#retryTimer = setTimeout(() => this.#resync('retry'), delay);
+    else if (step === 'reducer_failed') {
+      if (this.#sync.error) this.#fault('reducer_failed', this.#sync.error);
+    } else if (step === 'behind' || step === 'snapshot_failed') {
+      this.#publish();
+      if (step === 'snapshot_failed' && this.#sync.error) this.#report(this.#sync.error);
+      this.#retry();
     } else this.#publish();
   }
 
-  #resync(reason: ResyncReason): void {
+  #delay(attempt: number): number {
+    return (this.#options.retryDelay ?? defaultRetryDelay)(attempt);
+  }
+
+  /** Fetches again after the backoff of the next attempt. */
+  #retry(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#resync('retry'), this.#delay(this.#attempt++));
+  }
+
+  /**
+   * A newer snapshot is needed: messages are kept from now on, and it is fetched (after `delay`
+   * ms if given). When a request is already unanswered, one more is sent after its answer.
+   */
+  #resync(reason: ResyncReason, delay = 0): void {
     if (this.#closed) return;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     this.#cut = false;
-    const token = this.#sync.begin();
+    this.#renew();
+    const absorbed = this.#sending && this.#again;
+    this.#token = this.#sync.begin();
     this.#publish();
-    for (const fn of [...this.#listeners.resync]) fn(reason);
-    void this.#fetch(token);
+    // One `resync` per fetch: one already waiting for the request under way covers this one too.
+    if (!absorbed) this.#emit('resync', reason);
+    if (delay > 0) this.#retryTimer = setTimeout(() => this.#start(), delay);
+    else this.#start();
   }
 
-  async #fetch(token: number): Promise<void> {
+  #start(): void {
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    if (this.#sending) this.#again = true;
+    else void this.#fetch();
+  }
+
+  /** Subscribes again to what the server refused (the refusal may not hold any more). */
+  #renew(): void {
+    for (const index of this.#refused) {
+      const old = this.#subscriptions[index];
+      if (!old) continue;
+      old();
+      this.#subscriptions[index] = this.#take(old.topic, old.filter, index);
+    }
+    this.#refused.clear();
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  async #fetch(): Promise<void> {
     const { kind, id } = this.#sync;
+    this.#sending = true;
+    let token = this.#token;
+    let snapshot: ResourceSnapshot | undefined;
+    let failure: unknown;
+    let failed = false;
     try {
       // Subscriptions first: the snapshot is taken after they are in force, so nothing after it is missed.
       await Promise.all(this.#subscriptions.map((s) => s.ready));
+      while (this.#unconfirmed.size > 0 && !this.#closed && this.#refused.size === 0)
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      if (this.#closed || this.#refused.size > 0) {
+        this.#sending = this.#again = false;
+        return;
+      }
+      // Nothing was sent yet: this request answers every fetch asked for until now.
+      token = this.#token;
+      this.#again = false;
       const fetch = this.#options.fetch ?? ((k: string, i: string) => requestResource(this.#client, k, i));
-      const snapshot = await fetch(kind, id);
-      if (this.#closed) return;
-      let step: SyncStep;
-      try {
-        step = this.#sync.snapshot(token, snapshot);
-      } catch (cause) {
-        this.#sync.failed(
-          token,
-          new ATPWebSocketError('listener_failed', `the reducer of ${kind} threw`, { cause }),
-        );
-        this.#publish();
-        this.#resync('reducer_failed');
-        return;
-      }
-      if (step !== 'behind') this.#attempt = 0;
-      this.#step(step);
+      snapshot = await fetch(kind, id);
     } catch (cause) {
-      if (this.#closed) return;
-      const error =
-        cause instanceof ATPWebSocketError
-          ? cause
-          : new ATPWebSocketError('server_error', `fetching ${kind} '${id}' failed: ${String(cause)}`, {
-              cause,
-            });
-      if (error.code === 'disconnected' && this.#sync.fetching) {
-        this.#cut = true; // fetched again on the next `connect`
-        return;
-      }
-      this.#sync.failed(token, error);
-      this.#publish();
-      if (error.serverCode !== undefined && FINAL_CODES.has(error.serverCode)) return;
-      const delay = (this.#options.retryDelay ?? defaultRetryDelay)(this.#attempt++);
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = setTimeout(() => this.#resync('retry'), delay);
+      failed = true;
+      failure = cause;
     }
+    this.#sending = false;
+    if (this.#closed) return;
+    if (this.#again) {
+      // Asked for after this request was sent: its answer may be older than what is needed.
+      this.#again = false;
+      void this.#fetch();
+      return;
+    }
+    if (token !== this.#token) return; // superseded (a refused subscription)
+    if (!failed && snapshot !== undefined) {
+      const step = this.#sync.snapshot(token, snapshot);
+      if (step !== 'behind' && step !== 'snapshot_failed') this.#attempt = 0;
+      this.#step(step);
+      return;
+    }
+    const error =
+      failure instanceof ATPWebSocketError
+        ? failure
+        : new ATPWebSocketError('server_error', `fetching ${kind} '${id}' failed: ${String(failure)}`, {
+            cause: failure,
+          });
+    if (error.code === 'disconnected' && this.#sync.fetching) {
+      this.#cut = true; // fetched again on the next `connect`
+      return;
+    }
+    this.#sync.failed(token, error);
+    this.#publish();
+    if (error.serverCode !== undefined && FINAL_CODES.has(error.serverCode)) return;
+    this.#retry();
   }
 
   #publish(): void {
@@ -438,7 +625,41 @@ export class ResourceHandle<T> {
     const view = this.#view;
     if (view.data === data && view.status === status && view.error === error) return;
     this.#view = { data, status, error };
-    for (const fn of [...this.#listeners.change]) fn(this.#view);
+    this.#emit('change', this.#view);
+  }
+
+  /** Calls each listener of `event`, isolated: one that throws is reported, the others still run. */
+  #emit<E extends 'change' | 'resync'>(event: E, arg: Parameters<ResourceEvents<T>[E]>[0]): void {
+    for (const fn of [...this.#listeners[event]]) {
+      try {
+        (fn as (value: typeof arg) => void)(arg);
+      } catch (cause) {
+        this.#report(
+          new ATPWebSocketError(
+            'listener_failed',
+            `a ${event} listener of ${this.kind} '${this.id}' threw: ${String(cause)}`,
+            { cause },
+          ),
+        );
+      }
+    }
+  }
+
+  /** Reports a failure to the `error` listeners, or to the console when there is none. */
+  #report(error: ATPWebSocketError): void {
+    const listeners = [...this.#listeners.error];
+    if (listeners.length === 0) console.error(error);
+    for (const fn of listeners) {
+      try {
+        fn(error);
+      } catch (cause) {
+        console.error(
+          new ATPWebSocketError('listener_failed', `an error listener of ${this.kind} '${this.id}' threw`, {
+            cause,
+          }),
+        );
+      }
+    }
   }
 }
 

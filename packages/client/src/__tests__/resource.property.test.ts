@@ -1,7 +1,7 @@
 // Random interleavings of snapshot fetches, live messages, lost messages (gaps), server restarts
 // (new epoch, history lost) and reconnects, checked against a reference model: once everything in
 // flight has arrived, the resource equals the server's state, so no message was applied twice or
-// skipped. The transport is the WebSocket's: one ordered channel per connection, requests answered
+// skipped. A reducer that throws now and then (half-applying its change first) changes nothing of that. The transport is the WebSocket's: one ordered channel per connection, requests answered
 // in turn at the position the server is at when it takes them.
 import type { DeliveredDataMessage } from '@atp/ws-protocol';
 import fc from 'fast-check';
@@ -22,6 +22,7 @@ const action = fc.oneof(
   { arbitrary: fc.constant({ type: 'refetch' as const }), weight: 1 },
   { arbitrary: fc.constant({ type: 'reconnect' as const }), weight: 1 },
   { arbitrary: fc.constant({ type: 'restart' as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: 'fault' as const }), weight: 1 },
 );
 
 function run(actions: Array<{ type: string; mine?: boolean }>): void {
@@ -36,10 +37,16 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
   let channel: Item[] = [];
   let requests: number[] = [];
   // ── the client ──
-  const sync = new ResourceSync<number[]>('run', '1', (data, message) => [
-    ...data,
-    (message.payload as { test_execution_id: number }).test_execution_id,
-  ]);
+  // `fault` makes the reducer throw on its next call, after corrupting the data it was given.
+  let faults = 0;
+  const sync = new ResourceSync<number[]>('run', '1', (data, message) => {
+    if (faults > 0) {
+      faults -= 1;
+      data.push(-1);
+      throw new Error('reducer bug');
+    }
+    return [...data, (message.payload as { test_execution_id: number }).test_execution_id];
+  });
   let cut = false;
   const fetch = () => {
     requests.push(sync.begin());
@@ -117,6 +124,9 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
       case 'refetch':
         fetch();
         break;
+      case 'fault':
+        faults += 1;
+        break;
       case 'reconnect':
         reconnect(true);
         break;
@@ -130,6 +140,7 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
     }
   }
   // Quiesce: every request answered, everything in flight delivered.
+  faults = 0;
   for (let guard = 0; (requests.length > 0 || channel.length > 0) && guard < 10_000; guard++) {
     if (channel.length > 0) deliver();
     else serve();
@@ -155,6 +166,18 @@ describe('ResourceSync against a reference model', () => {
       { type: 'deliver' },
       { type: 'lose' },
       { type: 'reconnect' },
+    ]);
+  });
+
+  it('a reducer that throws refetches: the message it threw on is in the next snapshot, none twice', () => {
+    run([
+      { type: 'serve' },
+      { type: 'deliver' },
+      { type: 'publish', mine: true },
+      { type: 'fault' },
+      { type: 'deliver' },
+      { type: 'publish', mine: true },
+      { type: 'deliver' },
     ]);
   });
 
