@@ -104,7 +104,8 @@ export const errorCodeDescriptions: Record<ErrorCode, string> = {
   [ErrorCode.InternalError]: 'the server failed handling this message; the connection stays usable',
   [ErrorCode.UnknownResource]: 'no snapshot provider is registered for this resource kind',
   [ErrorCode.ResourceNotFound]: 'the resource kind exists but has no resource with this id',
-  [ErrorCode.ResourceUnavailable]: 'no valid answer now (the provider failed, timed out or answered what cannot be sent); asking again later may succeed',
+  [ErrorCode.ResourceUnavailable]:
+    'no valid answer now (the provider failed, timed out or answered what cannot be sent); asking again later may succeed',
 };
 
 /** Why a resume or a replay could not deliver every missed message. */
