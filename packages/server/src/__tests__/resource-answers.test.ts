@@ -73,17 +73,23 @@ function invalidProviders(epoch: () => string): Record<string, ResourceProvider>
   };
 }
 
+/** A hub with every invalid provider registered (and a `good` one), a connected client, and the hub's log. */
+async function startWithInvalidProviders() {
+  const { logger, lines } = recordingLogger();
+  const app = await startApp({}, { logger });
+  let epoch = '';
+  const providers = invalidProviders(() => epoch);
+  for (const [kind, provider] of Object.entries(providers)) app.hub.resources.register(kind, provider);
+  app.hub.resources.register('good', (id) => ({ data: { id } }));
+  const client = await connect(app.wsUrl);
+  epoch = ((await client.request('ping', {})).payload as StreamPosition).epoch;
+  return { app, lines, client, providers };
+}
+
 describe('invalid provider answers', () => {
   it('are answered resource_unavailable over the WebSocket, logged, and leave the connection and other clients healthy', async () => {
-    const { logger, lines } = recordingLogger();
-    const app = await startApp({}, { logger });
-    let epoch = '';
-    const providers = invalidProviders(() => epoch);
-    for (const [kind, provider] of Object.entries(providers)) app.hub.resources.register(kind, provider);
-    app.hub.resources.register('good', (id) => ({ data: { id } }));
-    const client = await connect(app.wsUrl);
+    const { app, lines, client, providers } = await startWithInvalidProviders();
     const other = await connect(app.wsUrl);
-    epoch = ((await client.request('ping', {})).payload as StreamPosition).epoch;
     for (const kind of Object.keys(providers)) {
       const id = `ask-${kind}`;
       client.send({ type: 'get_resource', id, payload: { kind, resource_id: '1' } });
@@ -111,14 +117,7 @@ describe('invalid provider answers', () => {
   });
 
   it('are answered 503 with a JSON body over HTTP, never an HTML error page', async () => {
-    const { logger, lines } = recordingLogger();
-    const app = await startApp({}, { logger });
-    let epoch = '';
-    const providers = invalidProviders(() => epoch);
-    for (const [kind, provider] of Object.entries(providers)) app.hub.resources.register(kind, provider);
-    app.hub.resources.register('good', (id) => ({ data: { id } }));
-    const client = await connect(app.wsUrl);
-    epoch = ((await client.request('ping', {})).payload as StreamPosition).epoch;
+    const { app, lines, providers } = await startWithInvalidProviders();
     for (const kind of Object.keys(providers)) {
       const response = await fetch(`${app.base}/api/ws/resources/${kind}/1`);
       const text = await response.text();
