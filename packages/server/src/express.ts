@@ -143,6 +143,18 @@ export function createATPRouter(hub: RouterHub, options: ATPRouterOptions = {}):
     }
   });
 
+  // A kind or id that is not valid percent-encoding fails in Express's own decoding, before the route.
+  router.use(
+    '/api/ws/resources',
+    (error: unknown, _request: Request, response: Response, next: NextFunction) => {
+      if (!(error instanceof URIError)) return next(error);
+      sendError(response, 400, {
+        error: ErrorCode.InvalidMessage,
+        message: 'the resource kind or id is not valid percent-encoding',
+      });
+    },
+  );
+
   router.post(
     '/api/ws/publish',
     requirePublisher,

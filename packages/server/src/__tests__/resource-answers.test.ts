@@ -136,6 +136,21 @@ describe('invalid provider answers', () => {
     expect(await good.json()).toMatchObject({ kind: 'good', resource_id: '1', data: { id: '1' } });
   });
 
+  it('over HTTP, a kind or id that is not valid percent-encoding gets a JSON 400, not an HTML page', async () => {
+    const app = await startApp();
+    app.hub.resources.register('real', (id) => ({ data: { id } }));
+    for (const path of ['real/%E0%A4%A', 'real/%', '%zz/1']) {
+      const response = await fetch(`${app.base}/api/ws/resources/${path}`);
+      expect({ path, status: response.status, type: response.headers.get('content-type') }).toEqual({
+        path,
+        status: 400,
+        type: expect.stringContaining('application/json'),
+      });
+      expect(await response.json()).toMatchObject({ error: 'invalid_message' });
+    }
+    expect((await fetch(`${app.base}/api/ws/resources/real/1`)).status).toBe(200);
+  });
+
   it('over HTTP, a provider that throws or rejects with something other than an Error, or times out, gets a JSON 503', async () => {
     const app = await startApp();
     app.hub.resources.register('throws-string', () => {
