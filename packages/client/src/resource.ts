@@ -8,6 +8,7 @@ import {
 } from '@atp/ws-protocol';
 import type { ATPWebSocket } from './client.js';
 import { ATPWebSocketError } from './errors.js';
+import { ResourceRequests } from './resource-requests.js';
 import type { MessageMeta, SequenceGapEvent, Subscription } from './events.js';
 
 /**
@@ -42,8 +43,15 @@ export type ResyncReason =
 /** Applies one live message to the resource's data; returns the new data (it may mutate and return the same). */
 export type ResourceReducer<T> = (data: T, message: DeliveredDataMessage, meta: MessageMeta) => T;
 
-/** Fetches a snapshot; the default sends `get_resource` on the client's connection. */
-export type ResourceFetcher = (kind: string, id: string) => Promise<ResourceSnapshot>;
+/**
+ * Fetches a snapshot; the default sends `get_resource` on the client's connection. `signal` aborts
+ * when the handle closes: the fetch may stop then (its answer is ignored either way).
+ */
+export type ResourceFetcher = (
+  kind: string,
+  id: string,
+  options: { readonly signal: AbortSignal },
+) => Promise<ResourceSnapshot>;
 
 /** Options of {@link openResource}. */
 export interface ResourceOptions<T> {
@@ -109,6 +117,8 @@ export class ResourceSync<T> {
   #buffer: Delivery[] | undefined;
   /** Where the newest of the resource's subscriptions took effect: no message before it was received. */
   #floor: { epoch: string; offset: number } | undefined;
+  /** The epoch the connection is in, as its latest message or subscription said. */
+  #current: string | undefined;
 
   constructor(
     readonly kind: string,
@@ -133,8 +143,14 @@ export class ResourceSync<T> {
    * before it were not received, so a snapshot older than it would miss them.
    */
   subscribedAt(position: { epoch: string; offset: number }): void {
+    this.#current = position.epoch;
     const floor = this.#floor;
     if (floor?.epoch !== position.epoch || floor.offset < position.offset) this.#floor = { ...position };
+  }
+
+  /** The connection is in `epoch` (a message or a subscription of any topic came from it). */
+  observe(epoch: string): void {
+    this.#current = epoch;
   }
 
   /** The snapshot of fetch `token` arrived; returns whether another fetch is needed. */
@@ -147,6 +163,9 @@ export class ResourceSync<T> {
     // Older than where a subscription of the resource took effect: the messages in between were
     // never received. Keep what arrives; fetch again (the provider catches up).
     if (snapshot.epoch === this.#floor?.epoch && snapshot.offset < this.#floor.offset) return 'behind';
+    // Of another epoch than the connection's (a process that has not seen the stream start over, or
+    // one ahead of this connection): the live messages would not follow it. Fetch again.
+    if (this.#current !== undefined && snapshot.epoch !== this.#current) return 'behind';
     const kept = this.#buffer;
     this.#buffer = undefined;
     let data: T;
@@ -238,65 +257,22 @@ export class ResourceSync<T> {
   }
 }
 
-let requests = 0;
-
 /**
  * Fetches one snapshot with `get_resource` on the client's connection: it is
- * answered after the subscriptions sent before it. Rejects with the server's
- * error (`serverCode`) or when the connection drops first.
+ * answered after the subscriptions sent before it. Requests are paced under the
+ * server's rate limit and sent again when the server may have dropped them;
+ * fetches of the same resource asked for before its request is sent share it.
+ * Rejects with the server's error (`serverCode`), when the connection drops
+ * first (`disconnected`) or when `signal` aborts (`aborted`).
  */
-export function requestResource(client: ATPWebSocket, kind: string, id: string): Promise<ResourceSnapshot> {
-  const requestId = `resource-${++requests}`;
-  const frame = { type: 'get_resource', id: requestId, payload: { kind, resource_id: id } } as const;
-  return new Promise((resolve, reject) => {
-    let resend: ReturnType<typeof setTimeout> | undefined;
-    const stops = [
-      client.on('resource', (message) => {
-        if (message.id !== requestId) return;
-        finish();
-        resolve(message.payload);
-      }),
-      client.on('error', ({ event, error }) => {
-        const eventId = (event as { id?: unknown } | undefined)?.id;
-        if (eventId === undefined && error.serverCode === 'rate_limited') {
-          // The server dropped frames, which ones is unknown: sent again unless answered meanwhile
-          // (a late answer to the first still counts; a second answer is ignored).
-          resend ??= setTimeout(
-            () => {
-              resend = undefined;
-              client.send(frame);
-            },
-            RESEND_MS + Math.random() * RESEND_MS,
-          );
-          return;
-        }
-        if (eventId !== requestId) return;
-        finish();
-        reject(error);
-      }),
-      client.on('disconnect', () => {
-        finish();
-        reject(
-          new ATPWebSocketError('disconnected', `the connection dropped before ${kind} '${id}' arrived`),
-        );
-      }),
-    ];
-    const finish = () => {
-      clearTimeout(resend);
-      for (const stop of stops) stop();
-    };
-    if (client.state !== 'open') {
-      // Not queued while offline (a full send queue drops the oldest unanswered): fetched on `connect`.
-      finish();
-      reject(new ATPWebSocketError('disconnected', `not connected: ${kind} '${id}' is fetched on connect`));
-      return;
-    }
-    client.send(frame);
-  });
+export function requestResource(
+  client: ATPWebSocket,
+  kind: string,
+  id: string,
+  options: { readonly signal?: AbortSignal } = {},
+): Promise<ResourceSnapshot> {
+  return ResourceRequests.of(client).request(kind, id, options.signal);
 }
-
-/** Delay before sending again a `get_resource` the server may have dropped for rate (plus up to as much jitter). */
-const RESEND_MS = 1000;
 
 /** Server codes after which a fetch is not retried by itself (only after a reconnect or `refetch()`). */
 const FINAL_CODES: ReadonlySet<string> = new Set([
@@ -350,6 +326,8 @@ export class ResourceHandle<T> {
   /** A fetch was cut by a disconnect: fetch again on the next `connect`. */
   #cut = false;
   #closed = false;
+  /** Aborts the fetch in flight when the handle closes. */
+  readonly #abort = new AbortController();
 
   constructor(client: ATPWebSocket, kind: string, id: string | number, options: ResourceOptions<T>) {
     this.#client = client;
@@ -368,6 +346,7 @@ export class ResourceHandle<T> {
       client.on('message', (message, meta) => this.#onMessage(message, meta)),
       client.on('subscribed', (info) => {
         const key = canonicalSubscriptionKey(info.topic, info.filter);
+        this.#sync.observe(info.epoch);
         if (!keys.has(key)) return;
         this.#sync.subscribedAt(info);
         if (this.#unconfirmed.delete(key) && this.#unconfirmed.size === 0) this.#wake();
@@ -442,6 +421,7 @@ export class ResourceHandle<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort();
     clearTimeout(this.#retryTimer);
     for (const stop of this.#stops.splice(0)) stop();
     for (const subscription of this.#subscriptions) subscription();
@@ -471,6 +451,7 @@ export class ResourceHandle<T> {
   }
 
   #onMessage(message: DeliveredDataMessage, meta: MessageMeta): void {
+    this.#sync.observe(meta.epoch);
     let mine: boolean;
     try {
       mine = this.#matches(message);
@@ -583,8 +564,10 @@ export class ResourceHandle<T> {
       // Nothing was sent yet: this request answers every fetch asked for until now.
       token = this.#token;
       this.#again = false;
-      const fetch = this.#options.fetch ?? ((k: string, i: string) => requestResource(this.#client, k, i));
-      snapshot = await fetch(kind, id);
+      const { signal } = this.#abort;
+      snapshot = await (this.#options.fetch
+        ? this.#options.fetch(kind, id, { signal })
+        : requestResource(this.#client, kind, id, { signal }));
     } catch (cause) {
       failed = true;
       failure = cause;

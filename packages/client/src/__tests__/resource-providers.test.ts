@@ -41,3 +41,34 @@ describe('live resources with lagging and hung providers', () => {
     await expect.poll(() => other.data, POLL).toEqual(runs.get(2));
   });
 });
+
+describe('snapshots from another epoch', () => {
+  it('a snapshot of an epoch the connection is not in (an old process) is fetched again, never shown as live', async () => {
+    const old = await startHub();
+    const current = await startHub();
+    const oldRuns = serveRuns(old.hub);
+    const runs = serveRuns(current.hub);
+    await old.hub.publish(completed(1, 1));
+    for (let test = 1; test <= 3; test++) await current.hub.publish(completed(1, test));
+    const oldEpoch = (await old.hub.resources.snapshot('run', '1')).epoch;
+    const ws = newClient(current.url);
+    await ws.connect();
+    let fetches = 0;
+    // The first answer comes from a process of another epoch (behind a load balancer, say).
+    const handle = openResource(ws, 'run', 1, {
+      ...runOptions(1),
+      fetch: (kind, id) => (fetches++ === 0 ? old : current).hub.resources.snapshot(kind, id),
+      retryDelay: () => 20,
+    });
+    disposer.add(() => handle.close());
+    const liveEpochs: Array<string | undefined> = [];
+    handle.on('change', ({ status }) => {
+      if (status === 'live') liveEpochs.push(handle.position?.epoch);
+    });
+    await expect.poll(() => handle.status, POLL).toBe('live');
+    expect(oldRuns.get(1)).not.toEqual(runs.get(1));
+    expect(handle.data).toEqual(runs.get(1));
+    expect(liveEpochs).not.toContain(oldEpoch);
+    expect(fetches).toBe(2);
+  });
+});
