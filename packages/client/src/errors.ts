@@ -34,8 +34,10 @@ export type ClientErrorCode =
   | 'snapshot_failed'
   /** A resource's `reduce` or `matches` threw on a message (`cause`); the resource is fetched again. */
   | 'reducer_failed'
-  /** The subscription was released (or its signal aborted) before the server confirmed it. */
+  /** The subscription was released (or its signal aborted) before the server confirmed it; a resource's fetch was abandoned. */
   | 'aborted'
+  /** A resource's snapshot did not arrive within `fetchTimeout`: the fetch was abandoned (its signal aborted) and is retried. */
+  | 'fetch_timeout'
   /**
    * The server closed the connection with 1009 (a message over its size limit): the largest
    * subscription being sent is refused and left out of later resumes, so the client does not loop.

@@ -3,7 +3,9 @@ import {
   type DataMessage,
   type DeliveredDataMessage,
   type Filter,
+  MAX_RESOURCE_ID_LENGTH,
   matchesSubscription,
+  RESOURCE_KIND_PATTERN,
   type ResourceSnapshot,
 } from '@atp/ws-protocol';
 import type { ATPWebSocket } from './client.js';
@@ -70,6 +72,59 @@ export interface ResourceOptions<T> {
   readonly fetch?: ResourceFetcher;
   /** Delay before retrying a failed fetch, by attempt. @default 500 ms doubling to 15 s */
   readonly retryDelay?: (attempt: number) => number;
+  /**
+   * A fetch not settled after this many ms is abandoned: its signal aborts, the status is `error`
+   * (`fetch_timeout`) and it is retried after `retryDelay`. @default 30_000
+   */
+  readonly fetchTimeout?: number;
+}
+
+/** Default of {@link ResourceOptions.fetchTimeout}. */
+const FETCH_TIMEOUT_MS = 30_000;
+
+/** Throws a TypeError naming what is wrong with the arguments of {@link openResource}. */
+function checkArguments(kind: unknown, id: unknown, options: ResourceOptions<unknown>): void {
+  const fail = (what: string) => {
+    throw new TypeError(`openResource: ${what}`);
+  };
+  if (typeof kind !== 'string' || !RESOURCE_KIND_PATTERN.test(kind))
+    fail(`kind must be 1-64 letters, digits, '_', '.' or '-'; got ${JSON.stringify(kind)}`);
+  const text = typeof id === 'number' ? String(id) : id;
+  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_RESOURCE_ID_LENGTH)
+    fail(`id must be a number or a string of 1 to ${MAX_RESOURCE_ID_LENGTH} characters`);
+  if (typeof options !== 'object' || options === null) fail('options must be an object');
+  if (!Array.isArray(options.subscriptions))
+    fail('options.subscriptions must be an array of { topic, filter? }');
+  options.subscriptions.forEach((subscription, index) => {
+    if (typeof subscription?.topic !== 'string')
+      fail(`options.subscriptions[${index}].topic must be a string`);
+  });
+  if (typeof options.reduce !== 'function')
+    fail('options.reduce must be a function (data, message, meta) => data');
+  for (const name of ['matches', 'fromSnapshot', 'fetch', 'retryDelay'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'function')
+      fail(`options.${name} must be a function; got ${typeof value}`);
+  }
+  const timeout = options.fetchTimeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && timeout <= 2 ** 31 - 1))
+    fail(`options.fetchTimeout must be a number of ms above 0; got ${String(timeout)}`);
+}
+
+/** Why `snapshot` cannot be the snapshot of `kind`/`id`, or undefined when it can. */
+function unusable(snapshot: unknown, kind: string, id: string): string | undefined {
+  if (typeof snapshot !== 'object' || snapshot === null)
+    return `the answer is not an object (${String(snapshot)})`;
+  const { kind: its, resource_id, epoch, offset, version, data } = snapshot as Partial<ResourceSnapshot>;
+  if (its !== kind || String(resource_id) !== id)
+    return `the answer is of ${String(its)} '${String(resource_id)}'`;
+  if (typeof epoch !== 'string' || epoch === '') return 'the answer has no epoch';
+  if (!Number.isSafeInteger(offset) || (offset as number) < 0)
+    return `its offset ${String(offset)} is not a position`;
+  if (version !== undefined && (!Number.isSafeInteger(version) || version < 0))
+    return `its version ${String(version)} is not a count`;
+  if (data === undefined) return 'the answer has no data';
+  return undefined;
 }
 
 /** Events of a {@link ResourceHandle}. */
@@ -153,9 +208,15 @@ export class ResourceSync<T> {
     this.#current = epoch;
   }
 
-  /** The snapshot of fetch `token` arrived; returns whether another fetch is needed. */
+  /**
+   * The snapshot of fetch `token` arrived; returns whether another fetch is needed. One that is
+   * not a snapshot of this resource at a stream position (checked, as a custom fetch may answer
+   * anything) is `snapshot_failed`.
+   */
   snapshot(token: number, snapshot: ResourceSnapshot): SyncStep {
     if (token !== this.#token || !this.#buffer) return undefined;
+    const problem = unusable(snapshot, this.kind, this.id);
+    if (problem) return this.#unusable(new TypeError(problem));
     // Older than the data held (a provider whose store lags the stream): the messages in between
     // were applied and are not kept, so it would lose them. Keep what arrives; fetch again.
     if (this.data !== undefined && snapshot.epoch === this.epoch && snapshot.offset < this.offset)
@@ -167,21 +228,13 @@ export class ResourceSync<T> {
     // one ahead of this connection): the live messages would not follow it. Fetch again.
     if (this.#current !== undefined && snapshot.epoch !== this.#current) return 'behind';
     const kept = this.#buffer;
-    this.#buffer = undefined;
     let data: T;
     try {
-      if (snapshot.data === undefined) throw new TypeError('the answer has no data');
       data = this.fromSnapshot(snapshot.data);
     } catch (cause) {
-      // Nothing of it is taken: the data held stays, and a fetch after a delay takes it all again.
-      this.status = 'error';
-      this.error = new ATPWebSocketError(
-        'snapshot_failed',
-        `the snapshot of ${this.kind} '${this.id}' could not be used: ${String(cause)}`,
-        { cause },
-      );
-      return 'snapshot_failed';
+      return this.#unusable(cause);
     }
+    this.#buffer = undefined;
     this.data = data;
     this.epoch = snapshot.epoch;
     this.offset = snapshot.offset;
@@ -196,6 +249,18 @@ export class ResourceSync<T> {
       if (step) return step;
     }
     return undefined;
+  }
+
+  /** Nothing of the snapshot is taken: the data held stays, and a fetch after a delay takes it all again. */
+  #unusable(cause: unknown): SyncStep {
+    this.#buffer = undefined;
+    this.status = 'error';
+    this.error = new ATPWebSocketError(
+      'snapshot_failed',
+      `the snapshot of ${this.kind} '${this.id}' could not be used: ${String(cause)}`,
+      { cause },
+    );
+    return 'snapshot_failed';
   }
 
   /** Fetch `token` failed. */
@@ -226,11 +291,15 @@ export class ResourceSync<T> {
     let version = this.version;
     if (message.type === 'delta_update' && this.#isMine(message)) {
       const { sequence, base_sequence: base = sequence - 1 } = message.payload;
-      if (this.version !== undefined && sequence <= this.version) {
-        this.offset = meta.offset;
-        return undefined;
+      if (this.version !== undefined) {
+        // The delta the version came from, again (published twice, or already in the snapshot): taken once.
+        if (sequence === this.version && base === this.version - 1) {
+          this.offset = meta.offset;
+          return undefined;
+        }
+        // Anything else that does not follow, a version that goes back (the resource made again) included.
+        if (base !== this.version) return 'version_gap';
       }
-      if (this.version !== undefined && base !== this.version) return 'version_gap';
       version = sequence;
     }
     let data: T;
@@ -253,8 +322,16 @@ export class ResourceSync<T> {
   }
 
   #isMine(message: Extract<DataMessage, { type: 'delta_update' }>): boolean {
-    return message.payload.resource_type === this.kind && String(message.payload.resource_id) === this.id;
+    return isDeltaOf(message, this.kind, this.id);
   }
+}
+
+function isDeltaOf(
+  message: Extract<DataMessage, { type: 'delta_update' }>,
+  kind: string,
+  id: string,
+): boolean {
+  return message.payload.resource_type === kind && String(message.payload.resource_id) === id;
 }
 
 /**
@@ -326,19 +403,25 @@ export class ResourceHandle<T> {
   /** A fetch was cut by a disconnect: fetch again on the next `connect`. */
   #cut = false;
   #closed = false;
-  /** Aborts the fetch in flight when the handle closes. */
-  readonly #abort = new AbortController();
+  /** The fetch under way: aborted when the handle closes, a new session starts, or it takes too long. */
+  #inFlight: AbortController | undefined;
 
   constructor(client: ATPWebSocket, kind: string, id: string | number, options: ResourceOptions<T>) {
+    checkArguments(kind, id, options as ResourceOptions<unknown>);
     this.#client = client;
     this.#options = options;
     this.#sync = new ResourceSync(kind, String(id), options.reduce, options.fromSnapshot);
     this.#subscriptions = options.subscriptions.map(({ topic, filter }, index) =>
       this.#take(topic, filter, index),
     );
+    const { kind: ownKind, id: ownId } = this.#sync;
     this.#matches =
       options.matches ??
       ((message) =>
+        // A delta of this kind is another resource's unless it names this id (the topic filters by kind only).
+        (message.type !== 'delta_update' ||
+          message.payload.resource_type !== ownKind ||
+          isDeltaOf(message, ownKind, ownId)) &&
         this.#subscriptions.some((s) => matchesSubscription(message, { topic: s.topic, filter: s.filter })));
     const keys = new Set(this.#subscriptions.map((s) => canonicalSubscriptionKey(s.topic, s.filter)));
     this.#keys = keys;
@@ -356,12 +439,14 @@ export class ResourceHandle<T> {
         if (!gap.subscription) this.#resync('gap');
       }),
       client.on('connect', ({ resumed }) => {
-        // A new session subscribes again from scratch: a snapshot is taken once that is in force.
+        // A new session subscribes again from scratch: a snapshot is taken once that is in force, and
+        // one under way (it may hang) is of no use.
         this.#unconfirmed = resumed ? new Set() : new Set(this.#keys);
+        if (!resumed) this.#inFlight?.abort();
         this.#wake();
         if (this.#cut || this.#sync.status === 'error') this.#resync('retry');
         // Nothing was resumed: what was published while away never arrives.
-        else if (!resumed && this.#sync.data !== undefined) this.#resync('new_session');
+        else if (!resumed) this.#resync('new_session');
       }),
     );
     this.#resync('initial');
@@ -421,7 +506,7 @@ export class ResourceHandle<T> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#abort.abort();
+    this.#inFlight?.abort();
     clearTimeout(this.#retryTimer);
     for (const stop of this.#stops.splice(0)) stop();
     for (const subscription of this.#subscriptions) subscription();
@@ -564,15 +649,26 @@ export class ResourceHandle<T> {
       // Nothing was sent yet: this request answers every fetch asked for until now.
       token = this.#token;
       this.#again = false;
-      const { signal } = this.#abort;
-      snapshot = await (this.#options.fetch
-        ? this.#options.fetch(kind, id, { signal })
-        : requestResource(this.#client, kind, id, { signal }));
+      const controller = new AbortController();
+      this.#inFlight = controller;
+      const { signal } = controller;
+      const fetching = Promise.resolve(
+        this.#options.fetch
+          ? this.#options.fetch(kind, id, { signal })
+          : requestResource(this.#client, kind, id, { signal }),
+      );
+      snapshot = await abandonable(
+        fetching,
+        controller,
+        this.#options.fetchTimeout ?? FETCH_TIMEOUT_MS,
+        `${kind} '${id}'`,
+      );
     } catch (cause) {
       failed = true;
       failure = cause;
     }
     this.#sending = false;
+    this.#inFlight = undefined;
     if (this.#closed) return;
     if (this.#again) {
       // Asked for after this request was sent: its answer may be older than what is needed.
@@ -644,6 +740,39 @@ export class ResourceHandle<T> {
       }
     }
   }
+}
+
+/**
+ * `work`, or a rejection once `controller` aborts (`aborted`) or `ms` pass first (`fetch_timeout`,
+ * aborting it): a fetch that never settles, whatever it does with its signal, does not hold the handle.
+ */
+function abandonable<T>(work: Promise<T>, controller: AbortController, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new ATPWebSocketError('fetch_timeout', `${what} did not arrive within ${ms} ms`);
+      reject(error);
+      controller.abort(error);
+    }, ms);
+    const abandoned = () => {
+      clearTimeout(timer);
+      reject(new ATPWebSocketError('aborted', `the fetch of ${what} was abandoned`));
+    };
+    controller.signal.addEventListener('abort', abandoned, { once: true });
+    const settle = () => {
+      clearTimeout(timer);
+      controller.signal.removeEventListener('abort', abandoned);
+    };
+    work.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

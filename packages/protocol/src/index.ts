@@ -46,4 +46,11 @@ export {
   TOPICS,
   topicsForMessage,
 } from './topics.js';
-export { CLIENT_ID_PATTERN, MAX_RESUME_SUBSCRIPTIONS, PROTOCOL_VERSION, WS_PATH } from './version.js';
+export {
+  CLIENT_ID_PATTERN,
+  MAX_RESOURCE_ID_LENGTH,
+  MAX_RESUME_SUBSCRIPTIONS,
+  PROTOCOL_VERSION,
+  RESOURCE_KIND_PATTERN,
+  WS_PATH,
+} from './version.js';

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { ErrorCode, GapReason } from './codes.js';
-import { CLIENT_ID_PATTERN, MAX_RESUME_SUBSCRIPTIONS } from './version.js';
+import {
+  CLIENT_ID_PATTERN,
+  MAX_RESOURCE_ID_LENGTH,
+  MAX_RESUME_SUBSCRIPTIONS,
+  RESOURCE_KIND_PATTERN,
+} from './version.js';
 
 // ── building blocks ────────────────────────────────────────────────────────
 
@@ -339,10 +344,12 @@ export const ResumeMessageSchema = z.strictObject({
 export type ResumeMessage = z.infer<typeof ResumeMessageSchema>;
 
 /** A resource kind, as the application registered it on the server (e.g. `suite_execution`). */
-export const ResourceKindSchema = name;
+export const ResourceKindSchema = z
+  .string()
+  .regex(RESOURCE_KIND_PATTERN, 'letters, digits, "_", "." or "-", 1 to 64 characters');
 
 /** A resource id: a string of 1 to 128 characters (numeric ids are sent as their decimal text). */
-export const ResourceIdSchema = z.string().min(1).max(128);
+export const ResourceIdSchema = z.string().min(1).max(MAX_RESOURCE_ID_LENGTH);
 
 // client → server
 export const GetResourceMessageSchema = z.strictObject({

@@ -151,6 +151,27 @@ function isPromise<T>(value: unknown): value is PromiseLike<T> {
  *   },
  * });
  */
+/** `definition` as a {@link ResourceDefinition}; a TypeError naming what is wrong with it. */
+function checkedDefinition<T>(kind: string, definition: ResourceDefinition<T> | ResourceProvider<T>) {
+  if (typeof definition === 'function') return { snapshot: definition };
+  const fail = (what: string) => {
+    throw new TypeError(
+      `the provider of '${kind}' must be a function or { snapshot, authorize?, timeoutMs? }: ${what}`,
+    );
+  };
+  if (typeof definition !== 'object' || definition === null) fail(`got ${typeof definition}`);
+  if (typeof definition.snapshot !== 'function') fail('snapshot is not a function');
+  if (definition.authorize !== undefined && typeof definition.authorize !== 'function')
+    fail('authorize is not a function');
+  const { timeoutMs } = definition;
+  if (
+    timeoutMs !== undefined &&
+    !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2 ** 31 - 1)
+  )
+    fail(`timeoutMs must be a number of ms above 0; got ${String(timeoutMs)}`);
+  return definition;
+}
+
 export class ResourceRegistry {
   readonly #kinds = new Map<string, ResourceDefinition>();
   readonly #followers = new Set<StreamFollower>();
@@ -172,7 +193,7 @@ export class ResourceRegistry {
     if (!ResourceKindSchema.safeParse(kind).success) {
       throw new TypeError(`a resource kind is 1-64 of letters, digits, '_', '.', '-'; got '${kind}'`);
     }
-    this.#kinds.set(kind, typeof definition === 'function' ? { snapshot: definition } : definition);
+    this.#kinds.set(kind, checkedDefinition(kind, definition));
   }
 
   /** Removes the provider of `kind`; returns whether there was one. */
@@ -192,6 +213,8 @@ export class ResourceRegistry {
    * logged and does not stop delivery.
    */
   follow(listener: StreamFollower): () => void {
+    if (typeof listener !== 'function')
+      throw new TypeError(`a follower must be a function; got ${typeof listener}`);
     this.#followers.add(listener);
     return () => {
       this.#followers.delete(listener);

@@ -105,6 +105,23 @@ describe('live resources over the WebSocket', () => {
   });
 });
 
+describe('registering providers and followers', () => {
+  it('refuses a provider or a follower that is not a function, with a TypeError naming it', async () => {
+    const app = await startApp();
+    const { resources } = app.hub;
+    expect(() => resources.register('run', 42 as never)).toThrow(/provider of 'run' must be a function/);
+    expect(() => resources.register('run', {} as never)).toThrow(/snapshot/);
+    expect(() => resources.register('run', { snapshot: () => 1, timeoutMs: -1 } as never)).toThrow(
+      /timeoutMs/,
+    );
+    expect(() => resources.register('run', { snapshot: () => 1, authorize: 'yes' } as never)).toThrow(
+      /authorize/,
+    );
+    expect(() => resources.follow(5 as never)).toThrow(TypeError);
+    expect(resources.kinds()).toEqual([]);
+  });
+});
+
 describe('slow and hung snapshot providers', () => {
   it('a provider that never answers delays its own answer only: later requests of the connection are answered', async () => {
     const app = await startApp();
