@@ -21,7 +21,12 @@ import type { HistoryRead, StreamEntry } from './broker.js';
 import { transportOf } from './fallback-socket.js';
 import { TokenBucket } from './limits.js';
 import { Outbox, type OutboxOwner, type PreparedEntry, prepareEntry } from './outbound.js';
-import { REPLAY_PAGES_PER_TURN, replayTurn } from './replay-turns.js';
+import {
+  REPLAY_PAGES_PER_TURN,
+  REPLAY_SLICE_CHECK_EVERY,
+  replaySliceSpent,
+  replayTurn,
+} from './replay-turns.js';
 import { answerGetResource } from './resources.js';
 import type { IndexedSubscription } from './subscription-index.js';
 import type { ClientInfo, Principal } from './types.js';
@@ -69,7 +74,7 @@ interface ReplayPlan {
   sent?(): void;
 }
 
-/** Entries read from the broker at a time during a replay: what one turn of the event loop handles. */
+/** Entries read from the broker at a time during a replay: at most what one turn of the event loop handles. */
 export const REPLAY_PAGE_SIZE = 1000;
 
 /** One accepted WebSocket: its subscriptions, sequence, outbound queue and replays. */
@@ -636,7 +641,8 @@ export class Connection implements OutboxOwner {
    * it reaches this process's position, and only then takes live entries
    * again. Pages are bounded ({@link REPLAY_PAGE_SIZE}), paced by the
    * outbound buffer and the `replayMessagesPerSecond` budget, and one turn of
-   * the event loop handles at most one: a long history never stalls the
+   * the event loop handles at most one, less once the replays' slice of the
+   * turn is spent ({@link replaySliceSpent}): a long history never stalls the
    * server, and nothing is held but the current page.
    */
   async #replay(plan: ReplayPlan): Promise<void> {
@@ -677,6 +683,8 @@ export class Connection implements OutboxOwner {
           if (this.#closed) return;
           this.#send(read.epoch, entry);
           sent += 1;
+          if (this.#sliceSpent()) await replayTurn();
+          if (this.#closed) return;
         }
         if (!this.#more(read, last, plan.boundary)) break;
         read = await this.#read({ epoch: read.epoch, offset: last });
@@ -740,10 +748,27 @@ export class Connection implements OutboxOwner {
         }
         this.#through.offset = entry.offset;
         this.#throughPublishedAt = entry.publishedAt;
+        if (this.#sliceSpent()) await replayTurn();
+        if (this.#closed) return;
       }
       // Ahead of this process (it reads the shared stream a little later): live entries up to here are skipped.
       if (hub.epoch !== read.epoch && read.entries.length < REPLAY_PAGE_SIZE) return;
     }
+  }
+
+  /** Entries this connection's replay handled since it last looked at the clock. */
+  #sinceSliceCheck = 0;
+
+  /**
+   * Whether the replay should wait for its next turn before the next entry:
+   * every {@link REPLAY_SLICE_CHECK_EVERY} entries it looks whether the
+   * replays' slice of this turn is spent, so that live fan-out is not held
+   * behind a whole page.
+   */
+  #sliceSpent(): boolean {
+    if (++this.#sinceSliceCheck < REPLAY_SLICE_CHECK_EVERY) return false;
+    this.#sinceSliceCheck = 0;
+    return replaySliceSpent();
   }
 
   #matchesAny(entry: StreamEntry): boolean {
