@@ -179,6 +179,17 @@ export class ATPWebSocket {
     return this.#session.lastSequence;
   }
 
+  // #region ESM/CJS only
+  /**
+   * The stream position this connection has reached: every data message at or before it that the
+   * subscriptions matched has been delivered (or reported with `sequence_gap`). `undefined` before
+   * the first `connected`. ESM/CJS builds only.
+   */
+  get position(): StreamPosition | undefined {
+    return this.#session.position;
+  }
+  // #endregion
+
   /** The wanted subscriptions and how many references hold each. */
   get subscriptions(): ReadonlyArray<{ topic: string; filter: Filter; refs: number }> {
     return this.#subscriptions

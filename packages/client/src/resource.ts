@@ -170,8 +170,15 @@ export class ResourceSync<T> {
   /** The fetch whose answer counts; a newer one supersedes it. */
   #token = 0;
   #buffer: Delivery[] | undefined;
-  /** Where the newest of the resource's subscriptions took effect: no message before it was received. */
+  /**
+   * The oldest position a snapshot may have: where the newest of the resource's subscriptions
+   * took effect, where the connection was when the handle began to listen, or the newest message
+   * of the resource that arrived and was neither kept nor applied. A snapshot older than it would
+   * miss messages the handle will never see again.
+   */
   #floor: { epoch: string; offset: number } | undefined;
+  /** The `changes` of the delta the held version came from (undefined: it came from a snapshot). */
+  #versionDelta: string | undefined;
   /** The epoch the connection is in, as its latest message or subscription said. */
   #current: string | undefined;
 
@@ -199,8 +206,17 @@ export class ResourceSync<T> {
    */
   subscribedAt(position: { epoch: string; offset: number }): void {
     this.#current = position.epoch;
+    this.seen(position);
+  }
+
+  /**
+   * The messages of the resource up to `position` will not reach this sync (they were delivered
+   * before it listened, or passed while it could not keep them): a snapshot must hold them.
+   */
+  seen(position: { epoch: string; offset: number }): void {
     const floor = this.#floor;
-    if (floor?.epoch !== position.epoch || floor.offset < position.offset) this.#floor = { ...position };
+    if (floor?.epoch !== position.epoch || floor.offset < position.offset)
+      this.#floor = { epoch: position.epoch, offset: position.offset };
   }
 
   /** The connection is in `epoch` (a message or a subscription of any topic came from it). */
@@ -239,14 +255,20 @@ export class ResourceSync<T> {
     this.epoch = snapshot.epoch;
     this.offset = snapshot.offset;
     this.version = snapshot.version;
+    this.#versionDelta = undefined;
     this.status = 'live';
     this.error = undefined;
-    for (const delivery of kept) {
+    for (const [index, delivery] of kept.entries()) {
       // A kept message of another epoch is from before the snapshot's epoch began; one after it
       // comes with a gap (the server marks every epoch change), which fetches again.
       if (delivery.meta.epoch !== this.epoch) continue;
       const step = this.message(delivery.message, delivery.meta);
-      if (step) return step;
+      if (step) {
+        // The kept messages after it are dropped: the next snapshot must hold them.
+        const last = kept[kept.length - 1];
+        if (last && index < kept.length - 1) this.seen(last.meta);
+        return step;
+      }
     }
     return undefined;
   }
@@ -285,20 +307,33 @@ export class ResourceSync<T> {
       this.#buffer.push({ message, meta });
       return undefined;
     }
-    if (this.data === undefined || this.status === 'error') return undefined;
-    if (meta.epoch !== this.epoch) return 'resync';
+    if (this.data === undefined || this.status === 'error') {
+      // Not applied and not kept: the snapshot that ends the error must hold it.
+      this.seen(meta);
+      return undefined;
+    }
+    if (meta.epoch !== this.epoch) {
+      this.seen(meta);
+      return 'resync';
+    }
     if (meta.offset <= this.offset) return undefined;
     let version = this.version;
+    let versionDelta = this.#versionDelta;
     if (message.type === 'delta_update' && this.#isMine(message)) {
-      const { sequence, base_sequence: base = sequence - 1 } = message.payload;
+      const { sequence, base_sequence: base = sequence - 1, changes } = message.payload;
+      versionDelta = JSON.stringify(changes);
       if (this.version !== undefined) {
-        // The delta the version came from, again (published twice, or already in the snapshot): taken once.
-        if (sequence === this.version && base === this.version - 1) {
+        // The very delta the version came from, published again: taken once. Another delta claiming
+        // that version, or one when the version came from a snapshot (its delta is unknown), is a
+        // conflict, as is a version that goes back (the resource made again): fetched again.
+        if (sequence === this.version && base === this.version - 1 && versionDelta === this.#versionDelta) {
           this.offset = meta.offset;
           return undefined;
         }
-        // Anything else that does not follow, a version that goes back (the resource made again) included.
-        if (base !== this.version) return 'version_gap';
+        if (base !== this.version || sequence === this.version) {
+          this.seen(meta);
+          return 'version_gap';
+        }
       }
       version = sequence;
     }
@@ -312,10 +347,12 @@ export class ResourceSync<T> {
         `the reducer of ${this.kind} '${this.id}' threw on a ${message.type}: ${String(cause)}`,
         { cause },
       );
+      this.seen(meta);
       return 'reducer_failed';
     }
     this.data = data;
     this.version = version;
+    this.#versionDelta = versionDelta;
     this.offset = meta.offset;
     this.applied += 1;
     return undefined;
@@ -405,6 +442,8 @@ export class ResourceHandle<T> {
   #closed = false;
   /** The fetch under way: aborted when the handle closes, a new session starts, or it takes too long. */
   #inFlight: AbortController | undefined;
+  /** `applied` of the sync when `change` was last emitted. */
+  #published = 0;
 
   constructor(client: ATPWebSocket, kind: string, id: string | number, options: ResourceOptions<T>) {
     checkArguments(kind, id, options as ResourceOptions<unknown>);
@@ -425,6 +464,10 @@ export class ResourceHandle<T> {
         this.#subscriptions.some((s) => matchesSubscription(message, { topic: s.topic, filter: s.filter })));
     const keys = new Set(this.#subscriptions.map((s) => canonicalSubscriptionKey(s.topic, s.filter)));
     this.#keys = keys;
+    // What the connection received before this handle listened never reaches it (a subscription
+    // already in force, shared, sends no `subscribed`): a snapshot must be at least that recent.
+    const reached = client.position;
+    if (reached) this.#sync.seen(reached);
     this.#stops.push(
       client.on('message', (message, meta) => this.#onMessage(message, meta)),
       client.on('subscribed', (info) => {
@@ -548,6 +591,7 @@ export class ResourceHandle<T> {
         { cause },
       );
       this.#sync.error = error;
+      this.#sync.seen(meta);
       this.#fault('matches_failed', error);
       return;
     }
@@ -700,9 +744,12 @@ export class ResourceHandle<T> {
   }
 
   #publish(): void {
-    const { data, status, error } = this.#sync;
+    const { data, status, error, applied } = this.#sync;
     const view = this.#view;
-    if (view.data === data && view.status === status && view.error === error) return;
+    // A reducer may change the data in place and return it: an applied message is a change anyway.
+    if (view.data === data && view.status === status && view.error === error && applied === this.#published)
+      return;
+    this.#published = applied;
     this.#view = { data, status, error };
     this.#emit('change', this.#view);
   }

@@ -168,6 +168,11 @@ export class SessionTracker {
   }
 
   // #region ESM/CJS only
+  /** The stream position this connection has reached (what a resume would start from). */
+  get position(): StreamPosition | undefined {
+    return this.#position && { ...this.#position };
+  }
+
   /**
    * Applies `subscribed`: its replay (if it asked for `from`) follows, so its
    * position (the head) counts only after that replay. Returns the gap to report

@@ -76,8 +76,9 @@ function subscriptionsKey(subscriptions: ResourceOptions<unknown>['subscriptions
  * `options.reduce`, refetched (this resource only) after a gap, an epoch
  * change or a delta version gap. Built on `openResource` from
  * `@atp/ws-client` and `useSyncExternalStore`; the hook has no timer, socket
- * or fetch of its own. Changing `kind`, `id`, the subscriptions or `enabled`
- * opens another resource; a new `reduce` or `matches` is used at once.
+ * or fetch of its own. Changing `kind`, `id`, the subscriptions or `enabled`,
+ * or giving `matches` where it was left out (or the reverse), opens another
+ * resource; a new `reduce` or `matches` function is used at once.
  *
  * @example
  * const { data, status, error } = useResource('suite_execution', 123, {
@@ -97,7 +98,10 @@ export function useResource<T>(
   const latest = useRef(options);
   latest.current = options;
   const enabled = options.enabled ?? true;
-  const key = `${kind}\u0000${String(id)}\u0000${subscriptionsKey(options.subscriptions)}`;
+  // Whether `matches` is given is part of the key: without it the handle's own matching applies,
+  // which cannot be swapped in later (a new `matches` function, given each render, is used at once).
+  const custom = options.matches ? 'matches' : 'default';
+  const key = `${kind}\u0000${String(id)}\u0000${custom}\u0000${subscriptionsKey(options.subscriptions)}`;
   // biome-ignore lint/correctness/useExhaustiveDependencies: the key stands for kind, id and the subscriptions.
   const store = useMemo(() => createStore<T>(client, kind, id, latest, enabled), [client, key, enabled]);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);

@@ -38,6 +38,12 @@ function SuiteView({ kind = 'suite', id }: { kind?: string; id: number }) {
   return <p>{`${status} [${data?.percents.join(',') ?? ''}] ${error?.serverCode ?? ''}`.trim()}</p>;
 }
 
+/** Suite 4, with `matches` when given. */
+function Matching({ matches }: { matches: UseResourceOptions<Suite>['matches'] }) {
+  const { data, status } = useResource('suite', 4, { ...suiteOptions(4), ...(matches ? { matches } : {}) });
+  return <p>{`${status} [${data?.percents.join(',') ?? ''}]`}</p>;
+}
+
 describe('useResource', () => {
   it('goes loading → live with the snapshot, then applies live messages in order', async () => {
     const { hub, url } = await startHub();
@@ -103,5 +109,26 @@ describe('useResource', () => {
     await screen.findByText('live []');
     view.rerender(<ATPWebSocketProvider options={options}>{null}</ATPWebSocketProvider>);
     await waitFor(() => expect(wire.of('unsubscribe')).toHaveLength(1));
+  });
+
+  it('goes on applying messages when a later render leaves matches out', async () => {
+    const { hub, url } = await startHub();
+    serveSuites(hub);
+    const { options } = clientOptions(url);
+    const onlyEven = (message: DataMessage) =>
+      message.type === 'test_progress' && message.payload.progress_percent % 2 === 0;
+    const tree = (matches?: UseResourceOptions<Suite>['matches']) => (
+      <ATPWebSocketProvider options={options}>
+        <Matching matches={matches} />
+      </ATPWebSocketProvider>
+    );
+    const view = render(tree(onlyEven));
+    await screen.findByText('live []');
+    await hub.publish([progress(4, 10), progress(4, 11), progress(4, 12)]);
+    await screen.findByText('live [10,12]');
+    view.rerender(tree(undefined));
+    await hub.publish([progress(4, 13)]);
+    // Without matches, every message of the subscriptions belongs to the resource again.
+    await screen.findByText('live [10,11,12,13]');
   });
 });
