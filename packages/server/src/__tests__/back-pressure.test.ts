@@ -62,6 +62,35 @@ describe('slow consumers', () => {
     expect(await hub.metrics()).toMatch(/atp_ws_dropped_total [1-9]/);
   });
 
+  it('drops no field a later progress does not carry: what the slow reader merges equals what was published', async () => {
+    const { url, hub } = await startHub({ softBufferedBytes: 4 * 1024, maxBufferedBytes: 64 * 1024 * 1024 });
+    const slow = await connect(url);
+    await slow.request('subscribe', { topic: 'suite:progress' });
+    slow.ws.pause();
+    type Suite = Record<string, unknown>;
+    let truth: Suite = {};
+    for (let step = 1; step <= 300; step++) {
+      const payload: Suite = {
+        suite_execution_id: 1,
+        status: 'running',
+        progress_percent: step / 3,
+        completed_tests: step,
+        total_tests: 300,
+        agent_name: bigText,
+      };
+      // Every 10th carries the optional counts and name; the others only what is required.
+      if (step % 10 === 7) Object.assign(payload, { passed_tests: step, suite_name: `named at ${step}` });
+      truth = { ...truth, ...payload };
+      await hub.publish({ type: 'suite_progress', payload } as never);
+    }
+    slow.ws.resume();
+    await slow.waitFor((m) => m.type === 'suite_progress' && m.payload.completed_tests === 300);
+    const merged: Suite = {};
+    for (const m of slow.data()) Object.assign(merged, m.payload);
+    expect(merged).toEqual(truth);
+    expect(slow.data().length).toBeLessThan(300); // superseded progress was dropped
+  });
+
   it('survives a client that disconnects in the middle of a publish burst', async () => {
     const { url, hub } = await startHub();
     const steady = await connect(url);
