@@ -73,6 +73,22 @@ export interface ExecutionStoreOptions extends RecentLimits {
 /** The resource kind of a suite execution (`hub.resources`, `useResource`). */
 export const SUITE_EXECUTION = 'suite_execution';
 
+/**
+ * The execution id a `delta_update`'s `resource_id` names, or `undefined`: an integer n ≥ 0 given as
+ * a number or exactly as `String(n)` ("500"); any other form ("0500", " 500", "5e2", "500.0") names
+ * no execution. This is the rule of a page's resource handle (a delta of its kind is its own when
+ * `String(resource_id)` equals its id), so the server's store and the page apply the same deltas.
+ */
+export function executionIdOf(resourceId: number | string): number | undefined {
+  const id =
+    typeof resourceId === 'number'
+      ? resourceId
+      : /^(?:0|[1-9]\d*)$/.test(resourceId)
+        ? Number(resourceId)
+        : Number.NaN;
+  return Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+
 const FINISHED = new Set(['completed', 'failed', 'error', 'cancelled']);
 
 /** A new suite execution record, before its first message. */
@@ -207,13 +223,19 @@ export function applyToSuite(
     }
     case 'delta_update': {
       const p = message.payload;
-      const id = Number(p.resource_id);
-      const record =
-        p.resource_type === 'suite_execution' && id === suite.id
-          ? suite
-          : p.resource_type === 'test_execution'
-            ? suite.tests.find((t) => t.id === id)
-            : undefined;
+      const id = executionIdOf(p.resource_id);
+      if (id === undefined) return false;
+      let record: SuiteExecutionRecord | TestExecutionRecord | undefined;
+      if (p.resource_type === SUITE_EXECUTION) {
+        if (id !== suite.id) return false;
+        // A delta of the current sequence again (published twice): not applied, as a page's resource
+        // handle does not apply it either (its version is this sequence: it skips it or refetches).
+        if (p.sequence === suite.sequence && (p.base_sequence ?? p.sequence - 1) === suite.sequence - 1)
+          return false;
+        record = suite;
+      } else if (p.resource_type === 'test_execution') {
+        record = suite.tests.find((t) => t.id === id);
+      }
       if (!record) return false;
       record.sequence = p.sequence;
       for (const key of ['status', 'started_at', 'completed_at', 'score', 'duration_seconds'] as const) {
@@ -262,8 +284,11 @@ const CREATES: ReadonlySet<string> = new Set([
  */
 export class ExecutionStore {
   readonly #suites = new Map<number, SuiteExecutionRecord>();
-  /** The suite of each test execution. */
-  readonly #testSuites = new Map<number, number>();
+  /**
+   * The suites that hold each test execution (a test announced under several suites is in each),
+   * the one that announced it last at the end: `get` shows that one, a delta changes it in all.
+   */
+  readonly #testSuites = new Map<number, number[]>();
   readonly #maxSuites: number;
   readonly #limits: RecentLimits;
 
@@ -290,14 +315,19 @@ export class ExecutionStore {
   get(id: number): SuiteExecutionRecord | TestExecutionRecord | undefined {
     const suite = this.#suites.get(id);
     if (suite) return structuredClone(suite);
-    const suiteId = this.#testSuites.get(id);
+    const suiteId = this.#testSuites.get(id)?.at(-1);
     const test =
       suiteId === undefined ? undefined : this.#suites.get(suiteId)?.tests.find((t) => t.id === id);
     return test ? structuredClone(test) : undefined;
   }
 
   #applyOne(message: DataMessage): void {
-    const suiteId = this.#suiteOf(message);
+    if (message.type === 'delta_update') {
+      // Each suite that holds the resource takes it, by the rule a page holding that suite applies.
+      for (const suite of this.#suitesOf(message.payload)) applyToSuite(suite, message, this.#limits);
+      return;
+    }
+    const suiteId = 'suite_execution_id' in message.payload ? message.payload.suite_execution_id : undefined;
     if (suiteId === undefined) return;
     let suite = this.#suites.get(suiteId);
     if (!suite) {
@@ -307,20 +337,26 @@ export class ExecutionStore {
     }
     applyToSuite(suite, message, this.#limits);
     if (message.type === 'test_progress' || message.type === 'test_completed') {
-      this.#testSuites.set(message.payload.test_execution_id, suiteId);
+      const testId = message.payload.test_execution_id;
+      const suites = (this.#testSuites.get(testId) ?? []).filter((id) => id !== suiteId);
+      suites.push(suiteId);
+      this.#testSuites.set(testId, suites);
     } else if (message.type === 'suite_completed') {
       this.#evict();
     }
   }
 
-  /** The suite execution a message is about, if any. */
-  #suiteOf(message: DataMessage): number | undefined {
-    if (message.type !== 'delta_update') {
-      return 'suite_execution_id' in message.payload ? message.payload.suite_execution_id : undefined;
-    }
-    const id = Number(message.payload.resource_id);
-    if (message.payload.resource_type === 'suite_execution') return id;
-    return message.payload.resource_type === 'test_execution' ? this.#testSuites.get(id) : undefined;
+  /** The suite executions a `delta_update` may change. */
+  #suitesOf(delta: Extract<DataMessage, { type: 'delta_update' }>['payload']): SuiteExecutionRecord[] {
+    const id = executionIdOf(delta.resource_id);
+    if (id === undefined) return [];
+    const ids =
+      delta.resource_type === SUITE_EXECUTION
+        ? [id]
+        : delta.resource_type === 'test_execution'
+          ? (this.#testSuites.get(id) ?? [])
+          : [];
+    return ids.flatMap((suiteId) => this.#suites.get(suiteId) ?? []);
   }
 
   /** Forgets the oldest finished suites (and their tests) beyond `maxSuites`. */
@@ -329,7 +365,11 @@ export class ExecutionStore {
     for (const [id, suite] of this.#suites) {
       if (this.#suites.size <= this.#maxSuites) break;
       if (!FINISHED.has(suite.status)) continue;
-      for (const test of suite.tests) this.#testSuites.delete(test.id);
+      for (const test of suite.tests) {
+        const suites = this.#testSuites.get(test.id)?.filter((suiteId) => suiteId !== id) ?? [];
+        if (suites.length > 0) this.#testSuites.set(test.id, suites);
+        else this.#testSuites.delete(test.id);
+      }
       this.#suites.delete(id);
     }
   }

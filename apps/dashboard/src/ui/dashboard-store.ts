@@ -1,4 +1,5 @@
 import type { MessageMeta, ResourceView } from '@atp/ws-react';
+import { executionIdOf } from '../server/executions.js';
 import {
   type DeltaUpdatePayload,
   type EventItem,
@@ -161,7 +162,9 @@ export class DashboardStore {
   /** `delta_update` of a `suite_execution`: only its start time is not in the progress messages. */
   applySuiteDelta(p: DeltaUpdatePayload): void {
     const startedAt = p.changes.started_at;
-    const current = this.#suites.get(Number(p.resource_id));
+    // The same rule as the server's store: "0500" names no suite.
+    const id = executionIdOf(p.resource_id);
+    const current = id === undefined ? undefined : this.#suites.get(id);
     if (current && typeof startedAt === 'string') {
       this.#suites.set(current.id, { ...current, startedAt });
     }

@@ -26,6 +26,15 @@ export function reduceSuite(
   return applyToSuite(suite, message) ? { ...suite } : suite;
 }
 
+/** What the page's resource of suite `id` subscribes to. */
+export function suiteSubscriptions(id: number) {
+  return [
+    ...SUITE_TOPICS.map((topic) => ({ topic, filter: { suite_execution_id: id } })),
+    // Deltas are filtered by resource type only: those of other suites change nothing.
+    { topic: 'delta', filter: { resource_type: ['suite_execution', 'test_execution'] } },
+  ];
+}
+
 /**
  * The selected suite execution as a live resource of the server
  * (`hub.resources`, kind `suite_execution`): its record as
@@ -33,14 +42,7 @@ export function reduceSuite(
  * gaps, restarts and late joins by `@atp/ws-react`'s `useResource`.
  */
 export function useSuiteExecution(id: number | undefined): ResourceView<SuiteExecutionRecord> {
-  const subscriptions = useMemo(
-    () => [
-      ...SUITE_TOPICS.map((topic) => ({ topic, filter: { suite_execution_id: id ?? 0 } })),
-      // Deltas are filtered by resource type only: those of other suites change nothing.
-      { topic: 'delta', filter: { resource_type: ['suite_execution', 'test_execution'] } },
-    ],
-    [id],
-  );
+  const subscriptions = useMemo(() => suiteSubscriptions(id ?? 0), [id]);
   return useResource<SuiteExecutionRecord>(SUITE_EXECUTION, id ?? 0, {
     subscriptions,
     reduce: reduceSuite,
