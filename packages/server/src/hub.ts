@@ -51,6 +51,9 @@ interface Admitted {
   ip: string;
 }
 
+/** Entries of history read at a time for a follower from the start (`follow(…, { from: 'start' })`). */
+const FOLLOW_PAGE_SIZE = 1000;
+
 /**
  * The real-time hub: accepts WebSocket clients on `/api/ws/updates`, keeps
  * their subscriptions in an index, and fans out every message published (in
@@ -91,8 +94,12 @@ export class ATPWebSocketServer {
   readonly #heartbeat: Heartbeat;
   readonly #context: HubContext;
   #position = { epoch: '', offset: 0 };
-  /** Resolves `ready`'s wait for the stream position. */
-  #positionKnown: () => void = () => {};
+  /** Resolves {@link #known}. */
+  #positionKnown!: () => void;
+  /** Resolves once the stream position this process delivers from is known. */
+  readonly #known = new Promise<void>((resolve) => {
+    this.#positionKnown = resolve;
+  });
   #unsubscribeBroker: (() => Promise<void>) | undefined;
   #stopSessionTaken: (() => Promise<void>) | undefined;
   /** Where each connection's take of its session stands in the order shared through the broker. */
@@ -136,6 +143,8 @@ export class ATPWebSocketServer {
       (error, kind, id) => logger.error({ err: error, kind, id }, 'a resource provider failed'),
       // The stream's head, for a provider's position ahead of what this process delivered.
       () => this.#broker.position(),
+      // History for followers from the start, a page at a time, once the delivered position is known.
+      { read: (from) => this.#broker.read(from, { limit: FOLLOW_PAGE_SIZE }), started: this.#known },
     );
     this.#context = {
       resources: this.resources,
@@ -259,9 +268,6 @@ export class ATPWebSocketServer {
     this.#unsubscribeBroker = await this.#broker.subscribe((batch) => this.#dispatch(index, batch));
     if (this.#position.epoch === '') void this.#learnPosition();
     this.#heartbeat.start();
-    const known = new Promise<void>((resolve) => {
-      this.#positionKnown = resolve;
-    });
     if (this.#position.epoch !== '') this.#positionKnown();
     // Waited for with the position below, not before listening: the broker may be unreachable yet.
     const sessionsFollowed = this.#broker.onSessionTaken?.((clientId, serverId, order) => {
@@ -298,7 +304,7 @@ export class ATPWebSocketServer {
         });
       });
     }
-    await known;
+    await this.#known;
     await sessionsFollowed?.catch(() => {});
   }
 

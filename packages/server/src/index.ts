@@ -10,6 +10,7 @@ export { ATPWebSocketServer, createATPWebSocketServer, type Refusal, type WebSoc
 export { FallbackSocket, type Transport } from './fallback-socket.js';
 export { MemoryBroker, type MemoryBrokerOptions } from './memory-broker.js';
 export {
+  type FollowOptions,
   type ResourceContext,
   type ResourceDefinition,
   ResourceError,

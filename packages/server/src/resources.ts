@@ -8,7 +8,7 @@ import {
   ResourceSnapshotSchema,
   type StreamPosition,
 } from '@atp/ws-protocol';
-import type { StreamBatch } from './broker.js';
+import type { HistoryRead, StreamBatch, StreamEntry } from './broker.js';
 import type { Principal } from './types.js';
 
 /** What a snapshot provider returns for a resource it has. */
@@ -124,6 +124,27 @@ export interface ResourceAnswer {
 /** A listener of the stream as this process delivers it: see {@link ResourceRegistry.follow}. */
 export type StreamFollower = (messages: readonly DataMessage[], position: StreamPosition) => void;
 
+/** Options of {@link ResourceRegistry.follow}. */
+export interface FollowOptions {
+  /**
+   * `'start'`: first the history the broker keeps, from its oldest message up
+   * to what this process has delivered, then every live batch. A process that
+   * starts while others have been publishing (several processes on one Redis)
+   * thereby holds the same state as they do at the same position. Without it,
+   * only what this process delivers from now on.
+   */
+  readonly from?: 'start';
+}
+
+/** One follower; `held` keeps the live batches that arrive while its history is read. */
+interface Follower {
+  readonly listener: StreamFollower;
+  held: StreamBatch[] | undefined;
+}
+
+/** Reads one page of history (`broker.read`). */
+type HistoryReader = (from: 'start' | StreamPosition) => Promise<HistoryRead>;
+
 function isPromise<T>(value: unknown): value is PromiseLike<T> {
   return typeof (value as PromiseLike<T> | undefined)?.then === 'function';
 }
@@ -174,18 +195,21 @@ function checkedDefinition<T>(kind: string, definition: ResourceDefinition<T> | 
 
 export class ResourceRegistry {
   readonly #kinds = new Map<string, ResourceDefinition>();
-  readonly #followers = new Set<StreamFollower>();
+  readonly #followers = new Set<Follower>();
 
   /**
    * @param position The position this process has delivered up to.
    * @param onError Called with a provider's failure (a throw, a rejection, a time-out, an answer that cannot be sent).
    * @param head The stream's current epoch and newest offset (the broker's `position()`): a provider's position
    *   past it, or of another epoch, is refused. Without it, the delivered position is the bound.
+   * @param history Reads history for `follow(…, { from: 'start' })`, once `started` resolves (the delivered
+   *   position is known). Without it, that option is refused.
    */
   constructor(
     readonly position: () => StreamPosition,
     readonly onError: (error: unknown, kind: string, id: string) => void = () => {},
     readonly head?: () => Promise<StreamPosition>,
+    readonly history?: { read: HistoryReader; started: Promise<void> },
   ) {}
 
   /** Registers the provider of `kind` (a name: letters, digits, `_ . -`); replaces an earlier one. */
@@ -209,31 +233,94 @@ export class ResourceRegistry {
   /**
    * Calls `listener` with every batch of data messages this process delivers,
    * in stream order, before its clients get them, with the position after
-   * the batch. Returns a function that stops it. A listener that throws is
-   * logged and does not stop delivery.
+   * the batch. With `{ from: 'start' }` it first gets the history the broker
+   * keeps, oldest first, a page at a time, up to what this process has
+   * delivered; live batches that arrive meanwhile follow it, each message
+   * once. Returns a function that stops it. A listener that throws is logged
+   * and does not stop delivery.
    */
-  follow(listener: StreamFollower): () => void {
+  follow(listener: StreamFollower, options: FollowOptions = {}): () => void {
     if (typeof listener !== 'function')
       throw new TypeError(`a follower must be a function; got ${typeof listener}`);
-    this.#followers.add(listener);
+    if (
+      typeof options !== 'object' ||
+      options === null ||
+      (options.from !== undefined && options.from !== 'start')
+    )
+      throw new TypeError(`follow's options are { from?: 'start' }; got ${JSON.stringify(options)}`);
+    if (options.from === 'start' && !this.history)
+      throw new TypeError("follow(…, { from: 'start' }) needs a hub: this registry has no history to read");
+    const follower: Follower = { listener, held: options.from === 'start' ? [] : undefined };
+    this.#followers.add(follower);
+    if (follower.held) void this.#catchUp(follower);
     return () => {
-      this.#followers.delete(listener);
+      this.#followers.delete(follower);
     };
   }
 
   /** @internal Called by the hub with each batch, before fanning it out. */
   feed(batch: StreamBatch): void {
     if (this.#followers.size === 0 || batch.entries.length === 0) return;
-    const messages = batch.entries.map((entry) => entry.message);
-    const last = batch.entries[batch.entries.length - 1];
-    const position = { epoch: batch.epoch, offset: last?.offset ?? 0 };
     for (const follower of [...this.#followers]) {
-      try {
-        follower(messages, position);
-      } catch (error) {
-        this.onError(error, '(follower)', '');
-      }
+      if (follower.held) follower.held.push(batch);
+      else this.#call(follower, batch.epoch, batch.entries);
     }
+  }
+
+  /** Whether a follower from 'start' is still reading history. */
+  #catchingUp(): boolean {
+    for (const follower of this.#followers) if (follower.held) return true;
+    return false;
+  }
+
+  #call(follower: Follower, epoch: string, entries: readonly StreamEntry[]): void {
+    const last = entries[entries.length - 1];
+    if (!last || !this.#followers.has(follower)) return;
+    try {
+      follower.listener(
+        entries.map((entry) => entry.message),
+        { epoch, offset: last.offset },
+      );
+    } catch (error) {
+      this.onError(error, '(follower)', '');
+    }
+  }
+
+  /**
+   * Gives `follower` the kept history up to the delivered position, then the live batches held
+   * meanwhile (those entries it got from history skipped), then lets live batches through.
+   */
+  async #catchUp(follower: Follower): Promise<void> {
+    const history = this.history as NonNullable<typeof this.history>;
+    let through: StreamPosition | undefined;
+    try {
+      await history.started;
+      const target = this.position();
+      let from: 'start' | StreamPosition = 'start';
+      while (this.#followers.has(follower)) {
+        const read = await history.read(from);
+        if (read.epoch !== target.epoch) break; // the stream started over meanwhile: live batches say so
+        const entries = read.entries.filter((entry) => entry.offset <= target.offset);
+        this.#call(follower, read.epoch, entries);
+        const last = entries[entries.length - 1];
+        if (!last) break;
+        through = { epoch: read.epoch, offset: last.offset };
+        if (last.offset >= target.offset || entries.length < read.entries.length) break;
+        from = through;
+      }
+    } catch (error) {
+      this.onError(error, '(follower history)', '');
+    }
+    // Live batches held meanwhile, after the history: each message once.
+    while (follower.held && follower.held.length > 0) {
+      const batch = follower.held.shift() as StreamBatch;
+      const entries =
+        through && batch.epoch === through.epoch
+          ? batch.entries.filter((entry) => entry.offset > (through as StreamPosition).offset)
+          : batch.entries;
+      this.#call(follower, batch.epoch, entries);
+    }
+    follower.held = undefined;
   }
 
   /**
@@ -291,6 +378,13 @@ export class ResourceRegistry {
         });
       }
       if (!allowed) throw new ResourceError(ErrorCode.Forbidden, `not allowed to read ${name} '${key}'`);
+    }
+    if (this.#catchingUp()) {
+      // A follower from 'start' has not read the history yet: state kept by it is not at the position.
+      throw new ResourceError(
+        ErrorCode.ResourceUnavailable,
+        'the server is reading the stream history for its followers; try again shortly',
+      );
     }
     let state: unknown;
     let position: StreamPosition;

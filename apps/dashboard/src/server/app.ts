@@ -103,9 +103,10 @@ export async function createDashboardServer(options: DashboardServerOptions = {}
         : new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix, logger });
   const hub = createATPWebSocketServer({ ...options.hub, server, logger, ...(broker ? { broker } : {}) });
   // The state of every execution follows the stream the hub delivers (from every process, with Redis),
-  // so that a snapshot holds every message up to the position the hub gives it, and none after.
+  // so that a snapshot holds every message up to the position the hub gives it, and none after. From
+  // the history's start: a process started while others were publishing holds what they hold.
   const store = new ExecutionStore();
-  hub.resources.follow((messages) => store.apply(messages));
+  hub.resources.follow((messages) => store.apply(messages), { from: 'start' });
   hub.resources.register<SuiteExecutionRecord>(SUITE_EXECUTION, (id) => {
     const record = /^\d{1,15}$/.test(id) ? store.get(Number(id)) : undefined;
     return record?.type === 'suite_execution' ? { data: record, version: record.sequence } : undefined;

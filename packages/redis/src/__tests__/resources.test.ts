@@ -51,4 +51,29 @@ describe('live resources on the Redis broker', () => {
     expect(handle.position?.epoch).toBeDefined();
     expect(handle.position?.epoch).not.toBe(before?.epoch);
   });
+
+  it("a process started later follows from 'start': its state is the first process's at the same position", async () => {
+    const redis = await RedisServer.start();
+    disposer.add(() => redis.kill());
+    const prefix = uniquePrefix();
+    const first = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const seenFirst: string[] = [];
+    first.hub.resources.follow((messages) => {
+      for (const message of messages) seenFirst.push(JSON.stringify(message));
+    });
+    await first.hub.publish(runMessages(1, 0, 1500)); // more than one page of history
+    const second = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const seenSecond: string[] = [];
+    second.hub.resources.follow(
+      (messages) => {
+        for (const message of messages) seenSecond.push(JSON.stringify(message));
+      },
+      { from: 'start' },
+    );
+    await first.hub.publish(runMessages(1, 5000, 40));
+    const poll = { timeout: 20_000, interval: 50 };
+    await expect.poll(() => seenSecond.length, poll).toBe(1540);
+    await expect.poll(() => seenFirst.length, poll).toBe(1540);
+    expect(seenSecond).toEqual(seenFirst);
+  });
 });

@@ -1,6 +1,8 @@
 import type { DataMessage, StreamPosition } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
+import { MemoryBroker } from '../index.js';
 import { connect, progress, startApp } from './express-helpers.js';
+import { startHub } from './helpers.js';
 
 /** A per-suite count of the `test_progress` messages, kept from the hub's delivered stream. */
 function followProgress(app: Awaited<ReturnType<typeof startApp>>) {
@@ -118,7 +120,45 @@ describe('registering providers and followers', () => {
       /authorize/,
     );
     expect(() => resources.follow(5 as never)).toThrow(TypeError);
+    expect(() => resources.follow(() => {}, { from: 'end' } as never)).toThrow(/from\?: 'start'/);
     expect(resources.kinds()).toEqual([]);
+  });
+
+  it("a follower from 'start' gets the kept history, then every live batch, each message once and in order", async () => {
+    const { hub } = await startHub({ broker: new MemoryBroker() });
+    const sent = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => progress(1, from + i, 50));
+    for (let page = 0; page < 5; page++) await hub.publish(sent(page * 1000, 1000)); // more than a page
+    const seen: number[] = [];
+    const positions: StreamPosition[] = [];
+    hub.resources.follow(
+      (messages, position) => {
+        for (const m of messages) if (m.type === 'test_progress') seen.push(m.payload.test_execution_id);
+        positions.push(position);
+      },
+      { from: 'start' },
+    );
+    // Until the follower has read the history, a state kept by it is not at the hub's position.
+    hub.resources.register('count', () => ({ data: seen.length }));
+    await expect(hub.resources.snapshot('count', '1')).rejects.toMatchObject({
+      code: 'resource_unavailable',
+    });
+    // Published while the history is read: held for the follower, given after it.
+    const live = hub.publish(sent(5000, 10));
+    await live;
+    await hub.publish(sent(5010, 5));
+    await expect.poll(() => seen.length).toBe(5015);
+    expect(seen).toEqual(Array.from({ length: 5015 }, (_, i) => i));
+    const offsets = positions.map((p) => p.offset);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    expect(offsets.at(-1)).toBe(5015);
+    expect((await hub.resources.snapshot('count', '1')).data).toBe(5015);
+    // Without the option, a follower gets what is delivered from now on only.
+    const later: number[] = [];
+    hub.resources.follow((messages) => later.push(messages.length));
+    await hub.publish(sent(6000, 3));
+    await expect.poll(() => seen.length).toBe(5018);
+    expect(later).toEqual([3]);
   });
 });
 
