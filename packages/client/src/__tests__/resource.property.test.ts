@@ -1,17 +1,22 @@
 // Random interleavings of snapshot fetches, live messages, lost messages (gaps), server restarts
 // (new epoch, history lost) and reconnects, checked against a reference model: once everything in
 // flight has arrived, the resource equals the server's state, so no message was applied twice or
-// skipped. A reducer that throws now and then (half-applying its change first) changes nothing of that. The transport is the WebSocket's: one ordered channel per connection, requests answered
-// in turn at the position the server is at when it takes them.
+// skipped. A reducer that throws now and then (half-applying its change first) changes nothing of
+// that, nor does a provider that lags the stream (an honest state a few messages old, with its
+// position), a fetch that fails (the handle retries), or messages the connection received before
+// the resource was opened (its subscriptions shared with the application's). The transport is the
+// WebSocket's: one ordered channel per connection, requests answered in turn.
 import type { DeliveredDataMessage } from '@atp/ws-protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { MessageMeta } from '../index.js';
+import { ATPWebSocketError } from '../errors.js';
 import { ResourceSync, type SyncStep } from '../resource.js';
 
 type Item =
   | { kind: 'message'; message: DeliveredDataMessage; meta: MessageMeta }
   | { kind: 'snapshot'; token: number; data: number[]; epoch: string; offset: number }
+  | { kind: 'failure'; token: number }
   | { kind: 'gap' };
 
 const action = fc.oneof(
@@ -23,14 +28,24 @@ const action = fc.oneof(
   { arbitrary: fc.constant({ type: 'reconnect' as const }), weight: 1 },
   { arbitrary: fc.constant({ type: 'restart' as const }), weight: 1 },
   { arbitrary: fc.constant({ type: 'fault' as const }), weight: 1 },
+  {
+    arbitrary: fc.record({ type: fc.constant('serveBehind' as const), lag: fc.integer({ min: 1, max: 6 }) }),
+    weight: 2,
+  },
+  { arbitrary: fc.constant({ type: 'fail' as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: 'retry' as const }), weight: 2 },
 );
 
-function run(actions: Array<{ type: string; mine?: boolean }>): void {
+type Action = { type: string; mine?: boolean; lag?: number };
+
+function run(actions: Action[], before = 0): void {
   // ── the server ──
   let epochs = 0;
   let epoch = 'e0';
   let offset = 0;
   let truth: number[] = [];
+  /** The resource's state after each offset of the current epoch: what a lagging provider answers. */
+  let past: Array<{ offset: number; truth: number[] }> = [{ offset: 0, truth: [] }];
   let nextId = 0;
   let sequence = 0;
   // ── the connection ──
@@ -48,6 +63,8 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
     return [...data, (message.payload as { test_execution_id: number }).test_execution_id];
   });
   let cut = false;
+  /** A fetch failed: the handle fetches again after a delay. */
+  let retrying = false;
   const fetch = () => {
     requests.push(sync.begin());
   };
@@ -57,7 +74,8 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
   const publish = (mine: boolean) => {
     const id = nextId++;
     offset += 1;
-    if (mine) truth.push(id);
+    if (mine) truth = [...truth, id];
+    past.push({ offset, truth });
     const message = {
       type: 'test_completed',
       payload: { suite_execution_id: mine ? 1 : 2, test_execution_id: id, test_id: 't', success: true },
@@ -74,7 +92,10 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
     if (!item) return;
     if (item.kind === 'gap') onStep('resync');
     else if (item.kind === 'message') onStep(sync.message(item.message, item.meta));
-    else
+    else if (item.kind === 'failure') {
+      sync.failed(item.token, new ATPWebSocketError('server_error', 'the provider failed'));
+      if (!sync.fetching) retrying = true;
+    } else
       onStep(
         sync.snapshot(item.token, {
           kind: 'run',
@@ -85,9 +106,12 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
         }),
       );
   };
-  const serve = () => {
+  const serve = (lag = 0) => {
     const token = requests.shift();
-    if (token !== undefined) channel.push({ kind: 'snapshot', token, data: [...truth], epoch, offset });
+    if (token === undefined) return;
+    // An honest provider `lag` messages behind: the state and the position it reflects.
+    const at = past[Math.max(0, past.length - 1 - lag)] ?? { offset: 0, truth: [] };
+    channel.push({ kind: 'snapshot', token, data: [...at.truth], epoch, offset: at.offset });
   };
   const reconnect = (resumed: boolean) => {
     // What was in flight is lost; a resume replays the lost messages (kept history), or reports a gap.
@@ -103,6 +127,11 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
     }
   };
 
+  // Messages of the resource the connection received before the resource was opened (its
+  // subscriptions were in force already): the handle starts from the connection's position.
+  for (let i = 0; i < before; i++) publish(true);
+  channel = [];
+  if (before > 0) sync.seen({ epoch, offset });
   fetch();
   for (const step of actions) {
     switch (step.type) {
@@ -127,6 +156,20 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
       case 'fault':
         faults += 1;
         break;
+      case 'serveBehind':
+        serve(step.lag ?? 1);
+        break;
+      case 'fail': {
+        const token = requests.shift();
+        if (token !== undefined) channel.push({ kind: 'failure', token });
+        break;
+      }
+      case 'retry':
+        if (retrying) {
+          retrying = false;
+          fetch();
+        }
+        break;
       case 'reconnect':
         reconnect(true);
         break;
@@ -135,15 +178,20 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
         epoch = `e${epochs}`;
         offset = 0;
         truth = [];
+        past = [{ offset: 0, truth: [] }];
         reconnect(false);
         break;
     }
   }
   // Quiesce: every request answered, everything in flight delivered.
   faults = 0;
-  for (let guard = 0; (requests.length > 0 || channel.length > 0) && guard < 10_000; guard++) {
+  for (let guard = 0; (requests.length > 0 || channel.length > 0 || retrying) && guard < 10_000; guard++) {
     if (channel.length > 0) deliver();
-    else serve();
+    else if (requests.length > 0) serve();
+    else {
+      retrying = false;
+      fetch();
+    }
   }
   expect(sync.fetching).toBe(false);
   expect(sync.status).toBe('live');
@@ -154,8 +202,10 @@ function run(actions: Array<{ type: string; mine?: boolean }>): void {
 describe('ResourceSync against a reference model', () => {
   it('ends equal to the server after any interleaving of fetches, messages, gaps, reconnects and restarts', () => {
     fc.assert(
-      fc.property(fc.array(action, { maxLength: 200 }), (actions) => run(actions)),
-      { numRuns: 500 },
+      fc.property(fc.array(action, { maxLength: 200 }), fc.integer({ min: 0, max: 8 }), (actions, before) =>
+        run(actions, before),
+      ),
+      { numRuns: 1000 },
     );
   });
 
