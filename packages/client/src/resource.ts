@@ -398,6 +398,9 @@ const FINAL_CODES: ReadonlySet<string> = new Set([
 
 const defaultRetryDelay = (attempt: number) => Math.min(15_000, 500 * 2 ** attempt);
 
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days); Node fires a longer one at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * One live resource: its snapshot, then the live messages after the
  * snapshot's position, reduced in order by the application's reducer. A gap
@@ -467,7 +470,10 @@ export class ResourceHandle<T> {
     // What the connection received before this handle listened never reaches it (a subscription
     // already in force, shared, sends no `subscribed`): a snapshot must be at least that recent.
     const reached = client.position;
-    if (reached) this.#sync.seen(reached);
+    if (reached) {
+      this.#sync.observe(reached.epoch);
+      this.#sync.seen(reached);
+    }
     this.#stops.push(
       client.on('message', (message, meta) => this.#onMessage(message, meta)),
       client.on('subscribed', (info) => {
@@ -479,7 +485,11 @@ export class ResourceHandle<T> {
       }),
       client.on('sequence_gap', (gap: SequenceGapEvent) => {
         // A gap of one `subscribe … from` history concerns that subscription only (a resource holds none).
-        if (!gap.subscription) this.#resync('gap');
+        if (gap.subscription) return;
+        // A lost resume may have moved the connection to another epoch with no message yet to say so.
+        const at = client.position;
+        if (at) this.#sync.observe(at.epoch);
+        this.#resync('gap');
       }),
       client.on('connect', ({ resumed }) => {
         // A new session subscribes again from scratch: a snapshot is taken once that is in force, and
@@ -622,8 +632,14 @@ export class ResourceHandle<T> {
     } else this.#publish();
   }
 
+  /**
+   * `retryDelay(attempt)` as a timer can take it: at most {@link MAX_TIMER_MS} (a longer one, as
+   * `Infinity`, would fire at once), at least 0, and the default backoff for what is not a number.
+   */
   #delay(attempt: number): number {
-    return (this.#options.retryDelay ?? defaultRetryDelay)(attempt);
+    const ms = (this.#options.retryDelay ?? defaultRetryDelay)(attempt);
+    if (typeof ms !== 'number' || Number.isNaN(ms)) return defaultRetryDelay(attempt);
+    return Math.min(MAX_TIMER_MS, Math.max(0, ms));
   }
 
   /** Fetches again after the backoff of the next attempt. */

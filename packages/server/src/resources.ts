@@ -189,7 +189,7 @@ function checkedDefinition<T>(kind: string, definition: ResourceDefinition<T> | 
     timeoutMs !== undefined &&
     !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2 ** 31 - 1)
   )
-    fail(`timeoutMs must be a number of ms above 0; got ${String(timeoutMs)}`);
+    fail(`timeoutMs must be a number of ms from above 0 to 2147483647; got ${String(timeoutMs)}`);
   return definition;
 }
 
@@ -293,23 +293,37 @@ export class ResourceRegistry {
   async #catchUp(follower: Follower): Promise<void> {
     const history = this.history as NonNullable<typeof this.history>;
     let through: StreamPosition | undefined;
-    try {
-      await history.started;
-      const target = this.position();
-      let from: 'start' | StreamPosition = 'start';
-      while (this.#followers.has(follower)) {
-        const read = await history.read(from);
-        if (read.epoch !== target.epoch) break; // the stream started over meanwhile: live batches say so
-        const entries = read.entries.filter((entry) => entry.offset <= target.offset);
-        this.#call(follower, read.epoch, entries);
-        const last = entries[entries.length - 1];
-        if (!last) break;
-        through = { epoch: read.epoch, offset: last.offset };
-        if (last.offset >= target.offset || entries.length < read.entries.length) break;
-        from = through;
+    await history.started;
+    const target = this.position();
+    let from: 'start' | StreamPosition = 'start';
+    for (let failures = 0; this.#followers.has(follower); ) {
+      let read: HistoryRead;
+      try {
+        read = await history.read(from);
+      } catch (error) {
+        // The broker is unreachable for a moment: read the same page again, whatever it takes.
+        if (failures++ === 0) this.onError(error, '(follower history)', '');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 50 * 2 ** Math.min(failures, 7))));
+        continue;
       }
-    } catch (error) {
-      this.onError(error, '(follower history)', '');
+      failures = 0;
+      if (read.epoch !== target.epoch) {
+        // The stream started over meanwhile (its history was lost or went back): the rest of the
+        // old epoch cannot be read; the live batches of the new one follow.
+        this.onError(
+          new Error(`the stream left epoch '${target.epoch}' while its history was read for a follower`),
+          '(follower history)',
+          '',
+        );
+        break;
+      }
+      const entries = read.entries.filter((entry) => entry.offset <= target.offset);
+      this.#call(follower, read.epoch, entries);
+      const last = entries[entries.length - 1];
+      if (!last) break;
+      through = { epoch: read.epoch, offset: last.offset };
+      if (last.offset >= target.offset || entries.length < read.entries.length) break;
+      from = through;
     }
     // Live batches held meanwhile, after the history: each message once.
     while (follower.held && follower.held.length > 0) {

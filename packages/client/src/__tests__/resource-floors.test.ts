@@ -101,6 +101,68 @@ describe('a lagging provider and what the handle could not see', () => {
   });
 });
 
+describe('the epoch of the connection when the handle opens', () => {
+  it('a snapshot of another epoch is not taken when the subscriptions were already in force', async () => {
+    const { hub, url } = await startHub();
+    const truth = serveLagging(hub, { n: 0 });
+    const ws = newClient(url);
+    await ws.connect();
+    const held = runOptions(1).subscriptions.map(({ topic, filter }) =>
+      ws.subscribe(topic as never, filter as never),
+    );
+    disposer.add(() => {
+      for (const subscription of held) subscription();
+    });
+    await Promise.all(held.map((subscription) => subscription.ready));
+    for (let test = 0; test < 10; test++) await hub.publish(completed(1, test));
+    await expect.poll(() => ws.position?.offset, POLL).toBe(10);
+    let calls = 0;
+    // The first answers come from a process still in another epoch, at an offset below the connection's.
+    const handle = openResource(ws, 'lagging', 1, {
+      ...runOptions(1),
+      retryDelay: () => 20,
+      fetch: async (kind, id) =>
+        ++calls <= 2
+          ? {
+              kind,
+              resource_id: id,
+              data: { completed: [0], progress: {} },
+              epoch: 'an-old-epoch',
+              offset: 3,
+            }
+          : hub.resources.snapshot(kind, id),
+    });
+    disposer.add(() => handle.close());
+    await expect.poll(() => calls, POLL).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => handle.status, POLL).toBe('live');
+    expect(handle.data?.completed).toEqual(truth);
+  });
+});
+
+describe('retryDelay beyond what a timer takes', () => {
+  it('Infinity or 30 days waits (as long as a timer can), it does not retry at once', async () => {
+    const { hub, url } = await startHub();
+    serveLagging(hub, { n: 0 });
+    const ws = newClient(url);
+    await ws.connect();
+    for (const delay of [Number.POSITIVE_INFINITY, 2.6e9]) {
+      let fetches = 0;
+      const handle = openResource(ws, 'lagging', 1, {
+        ...runOptions(1),
+        retryDelay: () => delay,
+        fetch: async () => {
+          fetches += 1;
+          throw new Error('down');
+        },
+      });
+      handle.on('error', () => {});
+      await pause(200);
+      handle.close();
+      expect(fetches).toBe(1);
+    }
+  });
+});
+
 describe('delta_update at the version held', () => {
   const meta = (offset: number): MessageMeta => ({
     type: 'delta_update',

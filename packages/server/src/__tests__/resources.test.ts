@@ -162,6 +162,37 @@ describe('registering providers and followers', () => {
   });
 });
 
+describe("following from 'start' through broker failures", () => {
+  it('reads a page of history again when the broker fails it: the follower gets all of it, once', async () => {
+    let failures = 0;
+    /** A broker that fails two reads after the first page, as Redis does while unreachable. */
+    class FlakyBroker extends MemoryBroker {
+      override async read(...args: Parameters<MemoryBroker['read']>): ReturnType<MemoryBroker['read']> {
+        if (args[0] !== 'start' && failures < 2) {
+          failures += 1;
+          throw new Error('connection reset');
+        }
+        return super.read(...args);
+      }
+    }
+    const { hub } = await startHub({ broker: new FlakyBroker() });
+    const count = 2500;
+    await hub.publish(Array.from({ length: count }, (_, i) => progress(1, i, 50)));
+    const seen: number[] = [];
+    hub.resources.follow(
+      (messages) => {
+        for (const m of messages) if (m.type === 'test_progress') seen.push(m.payload.test_execution_id);
+      },
+      { from: 'start' },
+    );
+    hub.resources.register('count', () => ({ data: seen.length }));
+    await expect.poll(() => seen.length, { timeout: 5000 }).toBe(count);
+    expect(failures).toBe(2);
+    expect(seen).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect((await hub.resources.snapshot('count', '1')).data).toBe(count);
+  });
+});
+
 describe('slow and hung snapshot providers', () => {
   it('a provider that never answers delays its own answer only: later requests of the connection are answered', async () => {
     const app = await startApp();
