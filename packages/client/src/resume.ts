@@ -202,6 +202,8 @@ export class SessionTracker {
     const next = payload.next_sequence + this.#base;
     this.#expected = next;
     if (payload.recovered && next === expected) return undefined;
+    // Not recovered: what follows is from the position the server answered with (a new epoch, say).
+    if (FULL) this.#position = { epoch: payload.epoch, offset: payload.offset };
     if (FULL) this.broken = true;
     return { expected, received: next, reason: payload.reason ?? GapReason.SequenceHole };
   }

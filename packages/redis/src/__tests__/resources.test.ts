@@ -76,4 +76,30 @@ describe('live resources on the Redis broker', () => {
     await expect.poll(() => seenFirst.length, poll).toBe(1540);
     expect(seenSecond).toEqual(seenFirst);
   });
+
+  it('a handle moved to a process already in the new epoch after a quiet Redis restart goes live without a new message', async () => {
+    const redis = await RedisServer.start();
+    disposer.add(() => redis.kill());
+    const prefix = uniquePrefix();
+    const first = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    serveRuns(first.hub);
+    let target = first.url;
+    const ws = new ATPWebSocket({ url: () => target, WebSocket, retryDelay: () => 50 });
+    disposer.add(() => ws.disconnect());
+    await ws.connect();
+    const handle = openResource(ws, 'run', 1, { ...runOptions(1), retryDelay: () => 100 });
+    disposer.add(() => handle.close());
+    await first.hub.publish(runMessages(1, 0, 10));
+    const poll = { timeout: 15_000, interval: 50 };
+    await expect.poll(() => handle.data?.completed.length, poll).toBe(5);
+    const before = handle.position?.epoch;
+    await redis.restart(); // empty: the stream starts over, and nothing is published after it
+    const second = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const runs = serveRuns(second.hub);
+    target = second.url;
+    await first.hub.close(); // the connection moves to the second process (a resume there)
+    await expect.poll(() => handle.position?.epoch, poll).not.toBe(before);
+    await expect.poll(() => handle.status, poll).toBe('live');
+    expect(handle.data).toEqual(runs.get(1) ?? { completed: [], progress: {} });
+  });
 });
