@@ -738,6 +738,9 @@ export class ResourceHandle<T> {
     }
     if (token !== this.#token) return; // superseded (a refused subscription)
     if (!failed && snapshot !== undefined) {
+      // The connection's epoch as it knows it now (a `pong` tells it too, with no data message).
+      const at = this.#client.position;
+      if (at) this.#sync.observe(at.epoch);
       const step = this.#sync.snapshot(token, snapshot);
       if (step !== 'behind' && step !== 'snapshot_failed') this.#attempt = 0;
       this.#step(step);

@@ -102,4 +102,30 @@ describe('live resources on the Redis broker', () => {
     await expect.poll(() => handle.status, poll).toBe('live');
     expect(handle.data).toEqual(runs.get(1) ?? { completed: [], progress: {} });
   });
+
+  it('a handle fetching from a process already in the new epoch goes live once its own connection learns it (a pong)', async () => {
+    const redis = await RedisServer.start();
+    disposer.add(() => redis.kill());
+    const prefix = uniquePrefix();
+    const first = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    serveRuns(first.hub);
+    await first.hub.publish(runMessages(1, 0, 10));
+    await redis.restart(); // empty, and nothing is published after it
+    const second = await startRedisHub({ url: redis.url, prefix, blockMs: 100 });
+    const runs = serveRuns(second.hub);
+    const ws = new ATPWebSocket({ url: first.url, WebSocket, pingInterval: 300 });
+    disposer.add(() => ws.disconnect());
+    await ws.connect();
+    // Snapshots from the other process (behind a load balancer, say), in the epoch the first one
+    // moves to once it reads the restarted stream.
+    const handle = openResource(ws, 'run', 1, {
+      ...runOptions(1),
+      retryDelay: () => 100,
+      fetch: (kind, id) => second.hub.resources.snapshot(kind, id),
+    });
+    disposer.add(() => handle.close());
+    const poll = { timeout: 15_000, interval: 50 };
+    await expect.poll(() => handle.status, poll).toBe('live');
+    expect(handle.data).toEqual(runs.get(1) ?? { completed: [], progress: {} });
+  });
 });
