@@ -8,7 +8,8 @@
  * Appends messages: creates a new epoch when the stream's state was lost
  * (Redis restarted empty or was flushed), gives each message the next offset
  * as its stream ID `0-<offset>`, and counts its bytes. A progress message's
- * supersede key records it as the newest of its key. Every entry carries a
+ * supersede key records it as the newest of its key (field `<key>` of the
+ * newest hash), and as the oldest when none is kept yet (field `f:<key>`). Every entry carries a
  * nonce and the nonce of the entry before it, so a reader can tell that the
  * stream it follows was rewritten under it (a failover to a replica that
  * lagged, a restart from an older snapshot) even where offsets repeat.
@@ -37,6 +38,7 @@ for i = 1, count do
   if key ~= '' then
     redis.call('XADD', KEYS[1], '0-' .. offset, 'm', json, 't', ARGV[2], 'e', epoch, 'n', nonce, 'p', prev, 'k', key)
     redis.call('HSET', KEYS[7], key, offset)
+    redis.call('HSETNX', KEYS[7], 'f:' .. key, offset)
   else
     redis.call('XADD', KEYS[1], '0-' .. offset, 'm', json, 't', ARGV[2], 'e', epoch, 'n', nonce, 'p', prev)
   end
@@ -84,7 +86,8 @@ end
 /**
  * Compacts one page of history: drops progress messages that a newer one of
  * the same key supersedes, unless they are recent (newer than a time, or
- * among the newest entries).
+ * among the newest entries) or the oldest kept of their key (what came after
+ * it, a delta of that test, may need it).
  *
  * KEYS: stream, bytes, newest. ARGV: offset to scan after, page size, cutoff time (ms), newest offset that may go.
  * Returns: { last offset scanned (0 when the page was empty), entries removed }.
@@ -101,7 +104,8 @@ for _, entry in ipairs(entries) do
   local key = field(fields, 'k')
   if key and tonumber(field(fields, 't') or '0') < tonumber(ARGV[3]) then
     local newest = tonumber(redis.call('HGET', KEYS[3], key) or '0')
-    if newest ~= offset then
+    local oldest = tonumber(redis.call('HGET', KEYS[3], 'f:' .. key) or '0')
+    if newest ~= offset and oldest ~= offset then
       redis.call('XDEL', KEYS[1], entry[1])
       redis.call('DECRBY', KEYS[2], string.len(field(fields, 'm') or ''))
       removed = removed + 1
@@ -136,6 +140,9 @@ for _, entry in ipairs(entries) do
   redis.call('DECRBY', KEYS[2], size)
   redis.call('SET', KEYS[4], offset)
   local key = field(fields, 'k')
+  if key and tonumber(redis.call('HGET', KEYS[3], 'f:' .. key) or '0') == offset then
+    redis.call('HDEL', KEYS[3], 'f:' .. key)
+  end
   if key and tonumber(redis.call('HGET', KEYS[3], key) or '0') == offset then
     redis.call('HDEL', KEYS[3], key)
   end

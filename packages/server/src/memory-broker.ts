@@ -26,8 +26,8 @@ interface KeptEntry extends StreamEntry {
 /**
  * The default broker: one stream kept in this process's memory, bounded in
  * bytes. Older history is compacted by dropping superseded progress messages
- * (only the newest `test_progress` per test and `suite_progress` per suite
- * survive); the recent window is kept in full. A new broker (a restarted
+ * (only the oldest and the newest `test_progress` per test and
+ * `suite_progress` per suite survive); the recent window is kept in full. A new broker (a restarted
  * process) has a new epoch, so positions from before are recognised as stale.
  */
 export class MemoryBroker implements Broker {
@@ -43,6 +43,8 @@ export class MemoryBroker implements Broker {
   /** Every entry with an offset up to this one has been dropped for space: reading from before it is a gap. */
   #truncatedThrough = 0;
   #newestBySupersedeKey = new Map<string, number>();
+  /** For progress messages: the offset of the oldest kept entry of each key, which compaction keeps too. */
+  #oldestBySupersedeKey = new Map<string, number>();
   #listeners = new Set<(batch: StreamBatch) => void>();
   #closed = false;
 
@@ -73,7 +75,11 @@ export class MemoryBroker implements Broker {
       const json = JSON.stringify(message);
       const supersedeKey = supersedeKeyOf(message);
       const entry: KeptEntry = { offset: ++this.#head, message, json, publishedAt: at, supersedeKey };
-      if (supersedeKey) this.#newestBySupersedeKey.set(supersedeKey, entry.offset);
+      if (supersedeKey) {
+        this.#newestBySupersedeKey.set(supersedeKey, entry.offset);
+        if (!this.#oldestBySupersedeKey.has(supersedeKey))
+          this.#oldestBySupersedeKey.set(supersedeKey, entry.offset);
+      }
       this.#entries.push(entry);
       this.#bytes += json.length;
       entries.push(entry);
@@ -149,12 +155,20 @@ export class MemoryBroker implements Broker {
       if (entry.supersedeKey && this.#newestBySupersedeKey.get(entry.supersedeKey) === entry.offset) {
         this.#newestBySupersedeKey.delete(entry.supersedeKey);
       }
+      // The oldest of its key is trimmed: the history of that key now starts behind a gap.
+      if (entry.supersedeKey && this.#oldestBySupersedeKey.get(entry.supersedeKey) === entry.offset) {
+        this.#oldestBySupersedeKey.delete(entry.supersedeKey);
+      }
       drop += 1;
     }
     if (drop > 0) this.#entries.splice(0, drop);
   }
 
-  /** Drops superseded progress entries older than the recent window. */
+  /**
+   * Drops superseded progress entries older than the recent window: all but the oldest and the newest of
+   * each key. The oldest stays because what came after it (a delta or an event of that test) may need it,
+   * as when it is the progress that makes the test known to a reader.
+   */
   #compact(): void {
     const now = this.#now();
     const protectFrom = Math.max(0, this.#entries.length - this.#recentMessages);
@@ -163,7 +177,13 @@ export class MemoryBroker implements Broker {
     for (let i = 0; i < this.#entries.length; i++) {
       const entry = this.#entries[i] as KeptEntry;
       const old = i < protectFrom && now - entry.publishedAt > this.#recentWindowMs;
-      if (old && entry.supersedeKey && this.#newestBySupersedeKey.get(entry.supersedeKey) !== entry.offset) {
+      const key = entry.supersedeKey;
+      if (
+        old &&
+        key &&
+        this.#newestBySupersedeKey.get(key) !== entry.offset &&
+        this.#oldestBySupersedeKey.get(key) !== entry.offset
+      ) {
         this.#bytes -= entry.json.length;
         changed = true;
         continue;

@@ -79,7 +79,12 @@ export function prepareEntry(epoch: string, entry: StreamEntry): PreparedEntry {
 }
 
 /** A queued data message; `entry` is let go (undefined) once a newer one supersedes it. */
-type DataItem = { kind: 'data'; entry: PreparedEntry | undefined };
+type DataItem = {
+  kind: 'data';
+  entry: PreparedEntry | undefined;
+  /** The oldest queued message of its supersede key: never dropped (see {@link Outbox.pushData}). */
+  oldest?: true;
+};
 
 /**
  * A `resource` answer: a control frame with a budget of its own (see
@@ -130,8 +135,8 @@ const scratchSequences: number[] = [];
 /**
  * Per-connection outbound queue with back-pressure: frames are written at the
  * end of the tick while the bytes in flight stay under the soft limit; above
- * it they wait here, superseded progress is coalesced (only the newest per key
- * stays), and past the hard limit the connection is given up as a slow
+ * it they wait here, superseded progress is coalesced (only the oldest and the
+ * newest queued per key stay), and past the hard limit the connection is given up as a slow
  * consumer. Queues are only allocated once needed: an idle connection holds
  * little more than this object.
  */
@@ -250,7 +255,11 @@ export class Outbox implements ScheduledWriter {
     if (key) {
       this.#byKey ??= new Map();
       const older = this.#byKey.get(key);
-      if (older?.entry) {
+      // The oldest queued progress of a test (suite) stays: what was queued after it (a delta, an
+      // event of that test) may need it, as when it is the progress that creates the test for a
+      // reader. Only the ones between it and the newest are dropped.
+      if (!older) item.oldest = true;
+      else if (older.entry && !older.oldest) {
         // The superseded message is let go at once; its slot costs ITEM_BYTES until compacted.
         this.#queuedBytes -= older.entry.prefix.length;
         older.entry = undefined;

@@ -64,7 +64,7 @@ describe('history in Redis is bounded in bytes as well as in messages', () => {
     expect(start.entries.length).toBe(kept);
   });
 
-  it('compacts superseded progress first, keeping every completion and the newest progress per test', async () => {
+  it('compacts superseded progress first, keeping every completion and the oldest and newest progress per test', async () => {
     const prefix = uniquePrefix();
     // A run published without limits, then one publish through a broker whose limit it passes.
     const writer = broker({ prefix });
@@ -81,7 +81,9 @@ describe('history in Redis is bounded in bytes as well as in messages', () => {
         return [e.message.type, payload.test_id, payload.progress_percent];
       });
     const expected = [
+      // The oldest stays with the newest: what came after it (a delta of that test) may need it.
       ...[1, 2, 3, 4, 5].flatMap((test) => [
+        ['test_progress', `t-${test}`, 0],
         ['test_progress', `t-${test}`, 49],
         ['test_completed', `t-${test}`, undefined],
       ]),

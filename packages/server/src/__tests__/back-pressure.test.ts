@@ -1,3 +1,4 @@
+import type { DataMessage } from '@atp/ws-protocol';
 import { CloseCode } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
 import { connect, log, progress, startHub } from './helpers.js';
@@ -89,6 +90,59 @@ describe('slow consumers', () => {
     for (const m of slow.data()) Object.assign(merged, m.payload);
     expect(merged).toEqual(truth);
     expect(slow.data().length).toBeLessThan(300); // superseded progress was dropped
+  });
+
+  it('keeps the oldest queued progress of a test: a delta between it and a newer one still finds the test', async () => {
+    const { url, hub } = await startHub({ softBufferedBytes: 4 * 1024, maxBufferedBytes: 64 * 1024 * 1024 });
+    const slow = await connect(url);
+    await slow.request('subscribe', { topic: 'test:progress' });
+    await slow.request('subscribe', { topic: 'delta' });
+    slow.ws.pause();
+    const published: DataMessage[] = [];
+    const send = async (message: DataMessage) => {
+      published.push(message);
+      await hub.publish(message);
+    };
+    const padded = (test: number, percent: number) => {
+      const message = progress(1, test, percent);
+      (message.payload as { message?: string }).message = bigText;
+      return message;
+    };
+    for (let test = 1; test <= 40; test++) {
+      // The first progress of a test creates it; a delta of the test means something only after it.
+      await send(padded(test, 10));
+      await send({
+        type: 'delta_update',
+        payload: {
+          resource_type: 'test_execution',
+          resource_id: test,
+          sequence: 1,
+          changes: { score: test },
+        },
+      });
+      await send(padded(test, 20));
+      await send(padded(test, 30));
+    }
+    slow.ws.resume();
+    await slow.waitFor(
+      (m) =>
+        m.type === 'test_progress' && m.payload.test_execution_id === 40 && m.payload.progress_percent === 30,
+    );
+    // A reader for which a progress creates the test and a delta changes a test that exists.
+    const view = (messages: readonly DataMessage[]) => {
+      const tests = new Map<number, Record<string, unknown>>();
+      for (const m of messages) {
+        if (m.type === 'test_progress')
+          tests.set(m.payload.test_execution_id, { ...tests.get(m.payload.test_execution_id), ...m.payload });
+        if (m.type === 'delta_update') {
+          const test = tests.get(Number(m.payload.resource_id));
+          if (test) Object.assign(test, m.payload.changes);
+        }
+      }
+      return tests;
+    };
+    expect(view(slow.data() as unknown as DataMessage[])).toEqual(view(published));
+    expect(await hub.metrics()).toMatch(/atp_ws_dropped_total [1-9]/);
   });
 
   it('survives a client that disconnects in the middle of a publish burst', async () => {

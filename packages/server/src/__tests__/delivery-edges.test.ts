@@ -142,6 +142,61 @@ describe('at most once per connection', () => {
   });
 });
 
+describe('compaction and what a replay needs', () => {
+  it('keeps the oldest and the newest progress of each test, so a delta between them still finds the test', async () => {
+    let clock = 0;
+    // Each publish a millisecond after the one before: older than the (empty) recent window.
+    const broker = new MemoryBroker({
+      maxMessages: 150,
+      recentMessages: 0,
+      recentWindowMs: 0,
+      now: () => clock,
+    });
+    const published: DataMessage[] = [];
+    for (let test = 1; test <= 40; test++) {
+      clock += 1;
+      const messages: DataMessage[] = [
+        progress(1, test, 10),
+        {
+          type: 'delta_update',
+          payload: {
+            resource_type: 'test_execution',
+            resource_id: test,
+            sequence: 1,
+            changes: { score: test },
+          },
+        },
+        progress(1, test, 20),
+        progress(1, test, 30),
+      ];
+      published.push(...messages);
+      await broker.publish(messages);
+    }
+    const kept: DataMessage[] = [];
+    for (let from: 'start' | { epoch: string; offset: number } = 'start'; ; ) {
+      const read = await broker.read(from, { limit: 1000 });
+      kept.push(...read.entries.map((entry) => entry.message));
+      const last = read.entries.at(-1);
+      if (!last || last.offset >= read.head) break;
+      from = { epoch: read.epoch, offset: last.offset };
+    }
+    expect(kept.length).toBeLessThan(published.length); // compacted
+    const view = (messages: readonly DataMessage[]) => {
+      const tests = new Map<number, Record<string, unknown>>();
+      for (const m of messages) {
+        if (m.type === 'test_progress')
+          tests.set(m.payload.test_execution_id, { ...tests.get(m.payload.test_execution_id), ...m.payload });
+        if (m.type === 'delta_update') {
+          const test = tests.get(Number(m.payload.resource_id));
+          if (test) Object.assign(test, m.payload.changes);
+        }
+      }
+      return tests;
+    };
+    expect(view(kept)).toEqual(view(published));
+  });
+});
+
 describe('bounded replay work', () => {
   it('reads history in pages, however long the history', async () => {
     const broker = new RecordingBroker();
