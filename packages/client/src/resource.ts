@@ -486,9 +486,13 @@ export class ResourceHandle<T> {
       client.on('sequence_gap', (gap: SequenceGapEvent) => {
         // A gap of one `subscribe … from` history concerns that subscription only (a resource holds none).
         if (gap.subscription) return;
-        // A lost resume may have moved the connection to another epoch with no message yet to say so.
+        // What the connection skipped never reaches the handle: a snapshot must be at least where the
+        // connection now is (a lost resume may also have moved it to another epoch, with no message yet).
         const at = client.position;
-        if (at) this.#sync.observe(at.epoch);
+        if (at) {
+          this.#sync.observe(at.epoch);
+          this.#sync.seen(at);
+        }
         this.#resync('gap');
       }),
       client.on('connect', ({ resumed }) => {

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { openResource, ResourceSync } from '../index.js';
 import type { DeliveredDataMessage } from '@atp/ws-protocol';
 import type { MessageMeta } from '../index.js';
-import { disposer, newClient, startHub } from './helpers.js';
+import { MemoryBroker } from '@atp/ws-server';
+import { disposer, log, newClient, startHub } from './helpers.js';
 import { serveLagging } from './lagging-provider.js';
 
 const POLL = { timeout: 8_000, interval: 20 };
@@ -98,6 +99,55 @@ describe('a lagging provider and what the handle could not see', () => {
     for (let test = 0; test < 5; test++) await hub.publish(completed(1, test));
     await expect.poll(() => handle.data?.completed.length, POLL).toBe(5);
     expect(seen).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('after a gap', () => {
+  it('a snapshot older than where the connection resumed (history trimmed while away) is not taken', async () => {
+    const { hub, url, cutConnections } = await startHub({ broker: new MemoryBroker({ maxMessages: 50 }) });
+    // A provider whose store answers as of 60 messages back, with the position that state reflects.
+    let count = 0;
+    const states: Array<[number, number]> = [];
+    hub.resources.follow((messages, position) => {
+      let offset = position.offset - messages.length;
+      for (const message of messages) {
+        offset += 1;
+        if (message.type === 'log_entry') count += 1;
+        states.push([offset, count]);
+      }
+    });
+    hub.resources.register('logs', async (_id, { position }) => {
+      const state = [...states].reverse().find(([offset]) => offset <= position.offset - 60) ?? [0, 0];
+      return { data: state[1], position: { epoch: position.epoch, offset: state[0] } };
+    });
+    let n = 0;
+    const publish = async (k: number) => {
+      for (let i = 0; i < k; i++) await hub.publish(log(1, `m${n++}`));
+    };
+    const ws = newClient(url, { retryDelay: () => 300 }); // reconnects once the publishes below are done
+    const handle = openResource<number>(ws, 'logs', 1, {
+      subscriptions: [{ topic: 'logs', filter: { suite_execution_id: 1 } }],
+      reduce: (total) => total + 1,
+      retryDelay: () => 20,
+    });
+    disposer.add(() => handle.close());
+    await ws.connect();
+    for (let i = 0; i < 200 && handle.status !== 'live'; i++) {
+      await publish(1);
+      await pause(10);
+    }
+    expect(handle.status).toBe('live');
+    const resyncs: string[] = [];
+    handle.on('resync', (reason) => resyncs.push(reason));
+    cutConnections();
+    await publish(200); // the history behind the connection is trimmed: its resume is a gap
+    await expect.poll(() => resyncs.includes('gap'), POLL).toBe(true);
+    await pause(300);
+    // The provider is still 60 messages behind where the connection resumed: not taken.
+    expect(handle.status === 'live' && handle.data !== count).toBe(false);
+    await publish(100); // the provider's answers pass that point
+    await expect.poll(() => handle.status, POLL).toBe('live');
+    await expect.poll(() => handle.data, POLL).toBe(count);
   });
 });
 
