@@ -102,9 +102,18 @@ for _, entry in ipairs(entries) do
   last = offset
   local fields = entry[2]
   local key = field(fields, 'k')
+  local oldest = 0
+  if key then
+    -- '-1' (or none): the oldest of the key was trimmed; this one, met first from the start, is the oldest now.
+    local marked = redis.call('HGET', KEYS[3], 'f:' .. key)
+    if not marked or marked == '-1' then
+      redis.call('HSET', KEYS[3], 'f:' .. key, offset)
+      marked = tostring(offset)
+    end
+    oldest = tonumber(marked)
+  end
   if key and tonumber(field(fields, 't') or '0') < tonumber(ARGV[3]) then
     local newest = tonumber(redis.call('HGET', KEYS[3], key) or '0')
-    local oldest = tonumber(redis.call('HGET', KEYS[3], 'f:' .. key) or '0')
     if newest ~= offset and oldest ~= offset then
       redis.call('XDEL', KEYS[1], entry[1])
       redis.call('DECRBY', KEYS[2], string.len(field(fields, 'm') or ''))
@@ -140,11 +149,12 @@ for _, entry in ipairs(entries) do
   redis.call('DECRBY', KEYS[2], size)
   redis.call('SET', KEYS[4], offset)
   local key = field(fields, 'k')
-  if key and tonumber(redis.call('HGET', KEYS[3], 'f:' .. key) or '0') == offset then
-    redis.call('HDEL', KEYS[3], 'f:' .. key)
-  end
   if key and tonumber(redis.call('HGET', KEYS[3], key) or '0') == offset then
-    redis.call('HDEL', KEYS[3], key)
+    -- The newest of its key: nothing of the key is left.
+    redis.call('HDEL', KEYS[3], key, 'f:' .. key)
+  elseif key and tonumber(redis.call('HGET', KEYS[3], 'f:' .. key) or '0') == offset then
+    -- The oldest of its key: the next compaction marks the oldest left (met first from the start).
+    redis.call('HSET', KEYS[3], 'f:' .. key, '-1')
   end
   bytes = bytes - size
   length = length - 1

@@ -43,8 +43,6 @@ export class MemoryBroker implements Broker {
   /** Every entry with an offset up to this one has been dropped for space: reading from before it is a gap. */
   #truncatedThrough = 0;
   #newestBySupersedeKey = new Map<string, number>();
-  /** For progress messages: the offset of the oldest kept entry of each key, which compaction keeps too. */
-  #oldestBySupersedeKey = new Map<string, number>();
   #listeners = new Set<(batch: StreamBatch) => void>();
   #closed = false;
 
@@ -75,11 +73,7 @@ export class MemoryBroker implements Broker {
       const json = JSON.stringify(message);
       const supersedeKey = supersedeKeyOf(message);
       const entry: KeptEntry = { offset: ++this.#head, message, json, publishedAt: at, supersedeKey };
-      if (supersedeKey) {
-        this.#newestBySupersedeKey.set(supersedeKey, entry.offset);
-        if (!this.#oldestBySupersedeKey.has(supersedeKey))
-          this.#oldestBySupersedeKey.set(supersedeKey, entry.offset);
-      }
+      if (supersedeKey) this.#newestBySupersedeKey.set(supersedeKey, entry.offset);
       this.#entries.push(entry);
       this.#bytes += json.length;
       entries.push(entry);
@@ -155,10 +149,6 @@ export class MemoryBroker implements Broker {
       if (entry.supersedeKey && this.#newestBySupersedeKey.get(entry.supersedeKey) === entry.offset) {
         this.#newestBySupersedeKey.delete(entry.supersedeKey);
       }
-      // The oldest of its key is trimmed: the history of that key now starts behind a gap.
-      if (entry.supersedeKey && this.#oldestBySupersedeKey.get(entry.supersedeKey) === entry.offset) {
-        this.#oldestBySupersedeKey.delete(entry.supersedeKey);
-      }
       drop += 1;
     }
     if (drop > 0) this.#entries.splice(0, drop);
@@ -173,17 +163,16 @@ export class MemoryBroker implements Broker {
     const now = this.#now();
     const protectFrom = Math.max(0, this.#entries.length - this.#recentMessages);
     const kept: KeptEntry[] = [];
+    // Keys met so far in this pass, oldest first: the first entry of each is the oldest kept.
+    const met = new Set<string>();
     let changed = false;
     for (let i = 0; i < this.#entries.length; i++) {
       const entry = this.#entries[i] as KeptEntry;
       const old = i < protectFrom && now - entry.publishedAt > this.#recentWindowMs;
       const key = entry.supersedeKey;
-      if (
-        old &&
-        key &&
-        this.#newestBySupersedeKey.get(key) !== entry.offset &&
-        this.#oldestBySupersedeKey.get(key) !== entry.offset
-      ) {
+      const oldest = key !== undefined && !met.has(key);
+      if (oldest) met.add(key);
+      if (old && key && !oldest && this.#newestBySupersedeKey.get(key) !== entry.offset) {
         this.#bytes -= entry.json.length;
         changed = true;
         continue;

@@ -107,4 +107,46 @@ describe('history in Redis is bounded in bytes as well as in messages', () => {
     expect(await redis.xlen(keysFor(prefix).stream)).toBe(2500);
     await until(async () => (await redis.xlen(keysFor(prefix).stream)) === 0);
   });
+
+  it('keeps the oldest progress that is left after the first one was trimmed, ahead of the event after it', async () => {
+    const bounded = broker({
+      prefix: uniquePrefix(),
+      maxMessages: 20,
+      recentMessages: 10,
+      recentWindowMs: 0,
+    });
+    await bounded.subscribe(() => {});
+    const event: DataMessage = {
+      type: 'event',
+      payload: {
+        suite_execution_id: 1,
+        test_execution_id: 7,
+        event_type: 'tool_call',
+        timestamp: '2026-01-01T00:00:00Z',
+        payload: {},
+      },
+    };
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // One at a time, each older than the (empty) recent window by the time the limits are enforced.
+    const publish = async (message: DataMessage) => {
+      await pause(3);
+      await bounded.publish([message]);
+      await pause(20);
+    };
+    await publish(progress(7, 1));
+    for (let i = 0; i < 14; i++) await publish(log(1, `filler ${i}`));
+    await publish(progress(7, 10));
+    await publish(event);
+    await publish(progress(7, 20));
+    await publish(progress(7, 30));
+    // Trims the first progress, then makes the others old enough to compact.
+    for (let i = 14; i < 24; i++) await publish(log(1, `filler ${i}`));
+    await pause(300);
+    const kept = (await readAll('start', bounded)).entries.map((e) => e.message);
+    const firstProgress = kept.findIndex((m) => m.type === 'test_progress');
+    const theEvent = kept.findIndex((m) => m.type === 'event');
+    expect(theEvent).toBeGreaterThanOrEqual(0);
+    expect(firstProgress).toBeGreaterThanOrEqual(0);
+    expect(firstProgress).toBeLessThan(theEvent);
+  });
 });

@@ -197,6 +197,46 @@ describe('compaction and what a replay needs', () => {
   });
 });
 
+describe('compaction after the oldest progress of a test was trimmed', () => {
+  it('keeps the oldest progress that is left, so an event after it still follows a progress of its test', async () => {
+    let clock = 0;
+    const broker = new MemoryBroker({
+      maxMessages: 20,
+      recentMessages: 10,
+      recentWindowMs: 0,
+      now: () => clock,
+    });
+    const publish = async (message: DataMessage) => {
+      clock += 1;
+      await broker.publish([message]);
+    };
+    const event: DataMessage = {
+      type: 'event',
+      payload: {
+        suite_execution_id: 1,
+        test_execution_id: 1,
+        event_type: 'tool_call',
+        timestamp: '2026-01-01T00:00:00Z',
+        payload: {},
+      },
+    };
+    await publish(progress(1, 1, 1));
+    for (let i = 0; i < 14; i++) await publish(log(1, 'info', `filler ${i}`));
+    await publish(progress(1, 1, 10));
+    await publish(event);
+    await publish(progress(1, 1, 20));
+    await publish(progress(1, 1, 30));
+    // Trims the first progress, then makes the others old enough to compact.
+    for (let i = 14; i < 24; i++) await publish(log(1, 'info', `filler ${i}`));
+    const kept = (await broker.read('start', { limit: 1000 })).entries.map((entry) => entry.message);
+    const firstProgress = kept.findIndex((m) => m.type === 'test_progress');
+    const theEvent = kept.findIndex((m) => m.type === 'event');
+    expect(theEvent).toBeGreaterThanOrEqual(0);
+    expect(firstProgress).toBeGreaterThanOrEqual(0);
+    expect(firstProgress).toBeLessThan(theEvent);
+  });
+});
+
 describe('bounded replay work', () => {
   it('reads history in pages, however long the history', async () => {
     const broker = new RecordingBroker();
