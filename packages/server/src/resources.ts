@@ -261,6 +261,12 @@ export class ResourceRegistry {
   /** @internal Called by the hub with each batch, before fanning it out. */
   feed(batch: StreamBatch): void {
     if (this.#followers.size === 0 || batch.entries.length === 0) return;
+    if (batch.hole)
+      this.onError(
+        new Error('followers missed messages: the history was trimmed before this process read them'),
+        '(follower)',
+        '',
+      );
     for (const follower of [...this.#followers]) {
       if (follower.held) follower.held.push(batch);
       else this.#call(follower, batch.epoch, batch.entries);
@@ -317,6 +323,14 @@ export class ResourceRegistry {
         );
         break;
       }
+      if (!read.complete)
+        this.onError(
+          new Error(
+            `a follower from 'start' missed messages: ${read.reason ?? 'history'} while it read the history`,
+          ),
+          '(follower history)',
+          '',
+        );
       const entries = read.entries.filter((entry) => entry.offset <= target.offset);
       this.#call(follower, read.epoch, entries);
       const last = entries[entries.length - 1];

@@ -193,6 +193,39 @@ describe("following from 'start' through broker failures", () => {
   });
 });
 
+describe("a follower from 'start' whose history is trimmed as it reads", () => {
+  it('is told in the log that it missed messages', async () => {
+    /** A broker whose history loses its middle while a follower reads it. */
+    class TrimmedBroker extends MemoryBroker {
+      override async read(...args: Parameters<MemoryBroker['read']>): ReturnType<MemoryBroker['read']> {
+        const read = await super.read(...args);
+        if (args[0] === 'start') return read;
+        return { ...read, complete: false, reason: 'history_truncated' as const };
+      }
+    }
+    const errors: string[] = [];
+    const logger = {
+      debug() {},
+      info() {},
+      warn() {},
+      error(fields: unknown) {
+        errors.push(String((fields as { err?: Error }).err?.message));
+      },
+    };
+    const { hub } = await startHub({ broker: new TrimmedBroker(), logger });
+    await hub.publish(Array.from({ length: 1500 }, (_, i) => progress(1, i, 50)));
+    let seen = 0;
+    hub.resources.follow(
+      (messages) => {
+        seen += messages.length;
+      },
+      { from: 'start' },
+    );
+    await expect.poll(() => seen).toBe(1500);
+    expect(errors.some((message) => /missed messages/.test(message))).toBe(true);
+  });
+});
+
 describe('slow and hung snapshot providers', () => {
   it('a provider that never answers delays its own answer only: later requests of the connection are answered', async () => {
     const app = await startApp();
