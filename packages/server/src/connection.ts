@@ -112,7 +112,7 @@ export class Connection implements OutboxOwner {
   #replaying = false;
   #past: PastSubscription[] = [];
   #pastBytes = 0;
-  /** Length of the canonical keys of the subscriptions held (bounded by `maxSubscriptionBytes`). */
+  /** UTF-8 bytes of the canonical keys of the subscriptions held (bounded by `maxSubscriptionBytes`). */
   #subscriptionBytes = 0;
   #pingData: Buffer | undefined;
   #resumedOrSubscribed = false;
@@ -464,7 +464,7 @@ export class Connection implements OutboxOwner {
       if (subscription.topic !== topic || (onlyKey !== undefined && key !== onlyKey)) continue;
       this.#ctx.index.remove(subscription);
       this.subscriptions.delete(key);
-      this.#subscriptionBytes -= key.length;
+      this.#subscriptionBytes -= Buffer.byteLength(key);
       this.#remember(subscription, until);
       removed += 1;
     }
@@ -507,7 +507,7 @@ export class Connection implements OutboxOwner {
         });
       } else {
         allowed.push({ topic, filter });
-        bytes += key.length;
+        bytes += Buffer.byteLength(key);
       }
       if (this.#closed) return;
     }
@@ -575,7 +575,7 @@ export class Connection implements OutboxOwner {
   #addSubscription(key: string, topic: string, filter: Filter, coveredAfter: number): ConnectionSubscription {
     const subscription: ConnectionSubscription = { owner: this, topic, filter, key, coveredAfter };
     this.subscriptions.set(key, subscription);
-    this.#subscriptionBytes += key.length;
+    this.#subscriptionBytes += Buffer.byteLength(key);
     this.#ctx.index.add(subscription);
     return subscription;
   }
@@ -584,7 +584,7 @@ export class Connection implements OutboxOwner {
   #overLimits(key: string, count: number, bytes: number): string | undefined {
     const { maxSubscriptions, maxSubscriptionBytes } = this.#ctx.options;
     if (count >= maxSubscriptions) return `at most ${maxSubscriptions} subscriptions per connection`;
-    if (bytes + key.length > maxSubscriptionBytes)
+    if (bytes + Buffer.byteLength(key) > maxSubscriptionBytes)
       return `the subscriptions of a connection may take at most ${maxSubscriptionBytes} bytes of topics and filters`;
     return undefined;
   }
@@ -593,8 +593,9 @@ export class Connection implements OutboxOwner {
   #remember(subscription: ConnectionSubscription, until: number): void {
     if (until <= subscription.coveredAfter) return;
     const { topic, filter, coveredAfter, key } = subscription;
-    this.#past.push({ topic, filter, coveredAfter, until, bytes: key.length });
-    this.#pastBytes += key.length;
+    const bytes = Buffer.byteLength(key);
+    this.#past.push({ topic, filter, coveredAfter, until, bytes });
+    this.#pastBytes += bytes;
     const { maxSubscriptions, maxSubscriptionBytes } = this.#ctx.options;
     while (this.#past.length > maxSubscriptions || this.#pastBytes > maxSubscriptionBytes) {
       this.#pastBytes -= (this.#past.shift() as PastSubscription).bytes;

@@ -21,6 +21,8 @@ interface KeptEntry extends StreamEntry {
   readonly publishedAt: number;
   /** For progress messages: the key whose newest entry supersedes older ones. */
   readonly supersedeKey: string | undefined;
+  /** Bytes of `json` in UTF-8: what counts toward `maxBytes`. */
+  readonly size: number;
 }
 
 /**
@@ -72,10 +74,11 @@ export class MemoryBroker implements Broker {
     for (const message of messages) {
       const json = JSON.stringify(message);
       const supersedeKey = supersedeKeyOf(message);
-      const entry: KeptEntry = { offset: ++this.#head, message, json, publishedAt: at, supersedeKey };
+      const size = Buffer.byteLength(json);
+      const entry: KeptEntry = { offset: ++this.#head, message, json, publishedAt: at, supersedeKey, size };
       if (supersedeKey) this.#newestBySupersedeKey.set(supersedeKey, entry.offset);
       this.#entries.push(entry);
-      this.#bytes += json.length;
+      this.#bytes += size;
       entries.push(entry);
     }
     this.#enforceLimits();
@@ -144,7 +147,7 @@ export class MemoryBroker implements Broker {
       (this.#bytes > maxBytes || this.#entries.length - drop > maxMessages)
     ) {
       const entry = this.#entries[drop] as KeptEntry;
-      this.#bytes -= entry.json.length;
+      this.#bytes -= entry.size;
       this.#truncatedThrough = entry.offset;
       if (entry.supersedeKey && this.#newestBySupersedeKey.get(entry.supersedeKey) === entry.offset) {
         this.#newestBySupersedeKey.delete(entry.supersedeKey);
@@ -173,7 +176,7 @@ export class MemoryBroker implements Broker {
       const oldest = key !== undefined && !met.has(key);
       if (oldest) met.add(key);
       if (old && key && !oldest && this.#newestBySupersedeKey.get(key) !== entry.offset) {
-        this.#bytes -= entry.json.length;
+        this.#bytes -= entry.size;
         changed = true;
         continue;
       }

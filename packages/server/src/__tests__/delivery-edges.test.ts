@@ -557,6 +557,41 @@ describe('memory held by subscriptions', () => {
       (await client.request('subscribe', { topic: 'logs', filter: { suite_execution_id: 1 } })).type,
     ).toBe('subscribed');
   });
+
+  it('counts bytes, not characters: filters of non-ASCII text reach the bound sooner', async () => {
+    const { url } = await startHub();
+    const client = await connect(url);
+    // 20 ids of 100 '€' (3 bytes each in UTF-8): about 6 KB per subscription, 2 KB in characters.
+    const ids = (n: number) => Array.from({ length: 20 }, (_, i) => `${n}-${i}-${'€'.repeat(100)}`);
+    const answers: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const answer = await client.request('subscribe', {
+        topic: 'test:progress',
+        filter: { test_id: ids(n) },
+      });
+      answers.push(answer.type === 'subscribed' ? 'subscribed' : String(answer.payload.code));
+    }
+    // 16,384 bytes hold two such subscriptions, not the five that 16,384 characters would.
+    expect(answers).toEqual([
+      'subscribed',
+      'subscribed',
+      'too_many_subscriptions',
+      'too_many_subscriptions',
+      'too_many_subscriptions',
+    ]);
+  });
+});
+
+describe('history bounded in bytes', () => {
+  it('counts the bytes of each message as UTF-8, as Redis does', async () => {
+    const broker = new MemoryBroker({ maxBytes: 100_000 });
+    for (let i = 0; i < 100; i++) await broker.publish([log(1, 'info', `${i} ${'€'.repeat(1000)}`)]);
+    let bytes = 0;
+    for (const entry of (await broker.read('start', { limit: 1000 })).entries)
+      bytes += Buffer.byteLength(entry.json);
+    expect(bytes).toBeLessThanOrEqual(100_000);
+    expect(bytes).toBeGreaterThan(50_000);
+  });
 });
 
 describe('history trimmed under a replay', () => {
