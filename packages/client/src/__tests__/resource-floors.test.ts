@@ -6,12 +6,23 @@ import { completed, runOptions } from '@atp/test-utils';
 import { describe, expect, it } from 'vitest';
 import { openResource, ResourceSync } from '../index.js';
 import type { DeliveredDataMessage } from '@atp/ws-protocol';
-import type { MessageMeta } from '../index.js';
+import type { ATPWebSocket, MessageMeta } from '../index.js';
 import { MemoryBroker } from '@atp/ws-server';
 import { disposer, log, newClient, startHub } from './helpers.js';
 import { serveLagging } from './lagging-provider.js';
 
 const POLL = { timeout: 8_000, interval: 20 };
+
+/** Subscribes the application itself to what a `runOptions(suite)` resource subscribes to, until the test ends. */
+async function holdSubscriptions(ws: ATPWebSocket, suite: number): Promise<void> {
+  const held = runOptions(suite).subscriptions.map(({ topic, filter }) =>
+    ws.subscribe(topic as never, filter as never),
+  );
+  disposer.add(() => {
+    for (const subscription of held) subscription();
+  });
+  await Promise.all(held.map((subscription) => subscription.ready));
+}
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a lagging provider and what the handle could not see', () => {
@@ -23,13 +34,7 @@ describe('a lagging provider and what the handle could not see', () => {
     await ws.connect();
     // The application already holds the resource's subscriptions: the handle's are shared, so no
     // `subscribed` tells it where they took effect.
-    const held = runOptions(1).subscriptions.map(({ topic, filter }) =>
-      ws.subscribe(topic as never, filter as never),
-    );
-    disposer.add(() => {
-      for (const subscription of held) subscription();
-    });
-    await Promise.all(held.map((subscription) => subscription.ready));
+    await holdSubscriptions(ws, 1);
     let received = 0;
     ws.on('test_completed', () => {
       received += 1;
@@ -157,13 +162,7 @@ describe('the epoch of the connection when the handle opens', () => {
     const truth = serveLagging(hub, { n: 0 });
     const ws = newClient(url);
     await ws.connect();
-    const held = runOptions(1).subscriptions.map(({ topic, filter }) =>
-      ws.subscribe(topic as never, filter as never),
-    );
-    disposer.add(() => {
-      for (const subscription of held) subscription();
-    });
-    await Promise.all(held.map((subscription) => subscription.ready));
+    await holdSubscriptions(ws, 1);
     for (let test = 0; test < 10; test++) await hub.publish(completed(1, test));
     await expect.poll(() => ws.position?.offset, POLL).toBe(10);
     let calls = 0;

@@ -1,7 +1,7 @@
 import type { DataMessage } from '@atp/ws-protocol';
 import { CloseCode } from '@atp/ws-protocol';
 import { describe, expect, it } from 'vitest';
-import { connect, log, progress, startHub } from './helpers.js';
+import { connect, log, progress, startHub, testsAsCreated } from './helpers.js';
 
 const bigText = 'x'.repeat(8 * 1024);
 
@@ -128,20 +128,7 @@ describe('slow consumers', () => {
       (m) =>
         m.type === 'test_progress' && m.payload.test_execution_id === 40 && m.payload.progress_percent === 30,
     );
-    // A reader for which a progress creates the test and a delta changes a test that exists.
-    const view = (messages: readonly DataMessage[]) => {
-      const tests = new Map<number, Record<string, unknown>>();
-      for (const m of messages) {
-        if (m.type === 'test_progress')
-          tests.set(m.payload.test_execution_id, { ...tests.get(m.payload.test_execution_id), ...m.payload });
-        if (m.type === 'delta_update') {
-          const test = tests.get(Number(m.payload.resource_id));
-          if (test) Object.assign(test, m.payload.changes);
-        }
-      }
-      return tests;
-    };
-    expect(view(slow.data() as unknown as DataMessage[])).toEqual(view(published));
+    expect(testsAsCreated(slow.data() as unknown as DataMessage[])).toEqual(testsAsCreated(published));
     expect(await hub.metrics()).toMatch(/atp_ws_dropped_total [1-9]/);
   });
 

@@ -9,7 +9,7 @@ import {
   type StreamBatch,
   type StreamEntry,
 } from '../index.js';
-import { connect, disposer, log, progress, startHub, toolCall } from './helpers.js';
+import { connect, disposer, log, progress, startHub, testsAsCreated, toolCall } from './helpers.js';
 
 type Position = { epoch: string; offset: number };
 
@@ -181,19 +181,7 @@ describe('compaction and what a replay needs', () => {
       from = { epoch: read.epoch, offset: last.offset };
     }
     expect(kept.length).toBeLessThan(published.length); // compacted
-    const view = (messages: readonly DataMessage[]) => {
-      const tests = new Map<number, Record<string, unknown>>();
-      for (const m of messages) {
-        if (m.type === 'test_progress')
-          tests.set(m.payload.test_execution_id, { ...tests.get(m.payload.test_execution_id), ...m.payload });
-        if (m.type === 'delta_update') {
-          const test = tests.get(Number(m.payload.resource_id));
-          if (test) Object.assign(test, m.payload.changes);
-        }
-      }
-      return tests;
-    };
-    expect(view(kept)).toEqual(view(published));
+    expect(testsAsCreated(kept)).toEqual(testsAsCreated(published));
   });
 });
 

@@ -128,3 +128,20 @@ export function log(
     payload: { suite_execution_id: suite, level, message, timestamp: '2024-01-15T10:30:00Z' },
   };
 }
+
+/**
+ * What a reader for which a test's progress makes it known, and a delta changes a test already
+ * known, holds after `messages`: each test's merged progress payloads and delta changes.
+ */
+export function testsAsCreated(messages: readonly DataMessage[]): Map<number, Record<string, unknown>> {
+  const tests = new Map<number, Record<string, unknown>>();
+  for (const m of messages) {
+    if (m.type === 'test_progress')
+      tests.set(m.payload.test_execution_id, { ...tests.get(m.payload.test_execution_id), ...m.payload });
+    if (m.type === 'delta_update') {
+      const test = tests.get(Number(m.payload.resource_id));
+      if (test) Object.assign(test, m.payload.changes);
+    }
+  }
+  return tests;
+}
