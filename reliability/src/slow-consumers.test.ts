@@ -201,9 +201,11 @@ describe('slow and stuck consumers', () => {
     });
 
     // Fast clients: everything, in order, with a latency of the same order as without slow clients.
+    // The bound is loose on purpose: this machine is shared (a CI run saw 260 ms at p99 once), and what
+    // it must catch is a fast client held behind a slow one, which waits seconds, not tens of milliseconds.
     for (const f of fast) expect(f.sequences).toEqual(Array.from({ length: k }, (_, i) => i + 1));
     expect(percentile(latencies.mixed, 99)).toBeLessThan(
-      Math.max(250, 5 * percentile(latencies.baseline, 99)),
+      Math.max(1000, 10 * percentile(latencies.baseline, 99)),
     );
     // Every slow or stuck client was given up with 1013 by the server...
     expect(slowCloses).toBe(STUCK_FOREVER + STUCK_THEN_BACK + SLOW);
