@@ -77,6 +77,13 @@ interface ReplayPlan {
 /** Entries read from the broker at a time during a replay: at most what one turn of the event loop handles. */
 export const REPLAY_PAGE_SIZE = 1000;
 
+/**
+ * Bytes a replay lets wait in this process for a socket before it waits for
+ * the socket to drain: the kernel's own socket buffer holds more, and every
+ * byte held here is garbage to collect, once per joining dashboard.
+ */
+export const REPLAY_BUFFERED_BYTES = 256 * 1024;
+
 /** One accepted WebSocket: its subscriptions, sequence, outbound queue and replays. */
 export class Connection implements OutboxOwner {
   readonly connectedAt = Date.now();
@@ -680,7 +687,7 @@ export class Connection implements OutboxOwner {
           last = entry.offset;
           if (entry.offset > plan.boundary || sent >= replayed) break;
           if (!plan.wanted(entry)) continue;
-          if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
+          await this.#paced();
           if (this.#closed) return;
           this.#send(read.epoch, entry);
           sent += 1;
@@ -743,7 +750,7 @@ export class Connection implements OutboxOwner {
       for (const entry of read.entries) {
         if (entry.offset <= this.#through.offset) continue;
         if (this.#matchesAny(entry)) {
-          if (this.#outbox.bufferedBytes >= this.#ctx.options.softBufferedBytes) await this.#outbox.drained();
+          await this.#paced();
           if (this.#closed) return;
           this.#send(read.epoch, entry);
         }
@@ -770,6 +777,22 @@ export class Connection implements OutboxOwner {
     if (++this.#sinceSliceCheck < REPLAY_SLICE_CHECK_EVERY) return false;
     this.#sinceSliceCheck = 0;
     return replaySliceSpent();
+  }
+
+  /**
+   * Waits while the outbound buffer is over {@link REPLAY_BUFFERED_BYTES} (or
+   * the soft limit, when lower). A replay woken by
+   * its socket draining goes on in its next turn ({@link replayTurn}), not
+   * where the drain woke it: replays send only in their turns, after the
+   * frames of live fan-out due by then are written.
+   */
+  async #paced(): Promise<void> {
+    const limit = Math.min(this.#ctx.options.softBufferedBytes, REPLAY_BUFFERED_BYTES);
+    if (this.#outbox.bufferedBytes < limit) return;
+    await this.#outbox.drained(limit);
+    if (this.#closed) return;
+    this.#sinceSliceCheck = 0;
+    await replayTurn();
   }
 
   #matchesAny(entry: StreamEntry): boolean {

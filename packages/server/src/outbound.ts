@@ -165,6 +165,8 @@ export class Outbox implements ScheduledWriter {
   /** Superseded progress messages coalesced away on this connection. */
   #dropped = 0;
   #drainWaiters: Array<() => void> | undefined;
+  /** What {@link Outbox.drained}'s waiters wait for the buffered bytes to be under. */
+  #drainBelow = 0;
   #failed = false;
   /** `null` until the first write decides; `undefined` when frames go through `ws.send`. */
   #socket: Socket | undefined | null = null;
@@ -324,10 +326,12 @@ export class Outbox implements ScheduledWriter {
     return true;
   }
 
-  /** Resolves once the buffered bytes are under the soft limit (used to pace replays). */
-  drained(): Promise<void> {
-    if (this.bufferedBytes < this.softLimit || this.#failed) return Promise.resolve();
+  /** Resolves once the buffered bytes are under `below`, at most the soft limit (used to pace replays). */
+  drained(below = this.softLimit): Promise<void> {
+    const limit = Math.min(below, this.softLimit);
+    if (this.bufferedBytes < limit || this.#failed) return Promise.resolve();
     return new Promise((resolve) => {
+      this.#drainBelow = this.#drainWaiters ? Math.min(this.#drainBelow, limit) : limit;
       this.#drainWaiters ??= [];
       this.#drainWaiters.push(resolve);
     });
@@ -604,6 +608,6 @@ export class Outbox implements ScheduledWriter {
         this.#head = 0;
       }
     }
-    if (this.#drainWaiters && this.bufferedBytes < this.softLimit) this.#resolveDrainWaiters();
+    if (this.#drainWaiters && this.bufferedBytes < this.#drainBelow) this.#resolveDrainWaiters();
   }
 }

@@ -1,3 +1,5 @@
+import { writeDueNow } from './write-scheduler.js';
+
 /**
  * How replays share the event loop with live fan-out.
  *
@@ -23,6 +25,8 @@ const waiting: Array<() => void> = [];
 let scheduled = false;
 
 function letThrough(): void {
+  // Live frames due by now go out before the replays' slice, not after it.
+  writeDueNow();
   startSlice();
   for (const resolve of waiting.splice(0, REPLAY_PAGES_PER_TURN)) resolve();
   if (waiting.length > 0) setImmediate(letThrough);

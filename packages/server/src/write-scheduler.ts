@@ -25,6 +25,15 @@ function flushDue(): void {
   }
 }
 
+/**
+ * Writes what is due now rather than at the end of the tick: for work that
+ * would otherwise hold those frames back (replays write live fan-out's frames
+ * before they take their turn).
+ */
+export function writeDueNow(): void {
+  if (due.length > 0) flushDue();
+}
+
 /** Has `writer.writeDue()` called once at the end of this tick (call it once per tick per writer). */
 export function scheduleWrite(writer: ScheduledWriter): void {
   if (due.length === 0) setImmediate(flushDue);
